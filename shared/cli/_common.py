@@ -11,6 +11,7 @@ import typer
 
 from shared.errors import ConfigError, JanitorError
 
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one line to stderr and return the Exit to raise."""
     print(f"error: {message}", file=sys.stderr)
