@@ -208,6 +208,10 @@ class GraphPort(Protocol):
 
     async def registered_owners(self, object_id: str) -> list[Owner]: ...
 
+    async def group_device_ids(self, group_id: str) -> set[str]:
+        """Object ids of the devices that are transitive members of a group (protected groups)."""
+        ...
+
     async def get_user(self, user: str) -> Owner | None:
         """By object id or UPN."""
         ...
