@@ -39,6 +39,7 @@ class GraphError(JanitorError):
         request_id: str | None = None,
         transient: bool = False,
     ) -> None:
+        self.message = message  # the sentence alone, without the status/code/request-id suffix
         self.status = status
         self.code = code
         self.request_id = request_id
@@ -73,3 +74,14 @@ class AuditUnavailable(TransientError):
 
 class InvalidCommand(PermanentError):
     """A queue message that is not a valid RemediationCommand (dead-lettered, never acted on)."""
+
+
+class QueueUnavailable(TransientError):
+    """The queue could not be reached or written within the retry budget. Re-sending is safe (duplicates drop)."""
+
+
+class MessageLockLost(TransientError):
+    """A settle (complete/abandon/dead-letter) came after the message's peek-lock expired: nothing was changed.
+
+    The message is, or will be, delivered again; the redelivery must find the work already recorded.
+    """

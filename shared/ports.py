@@ -37,6 +37,7 @@ class ReceivedMessage:
     lock_token: str
     subject: str | None = None
     enqueued_at: datetime | None = None
+    properties: Mapping[str, str | int | bool] = field(default_factory=dict)  # the sender's application properties
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""Test-only helpers: servers and brokers the tests run in-process."""
