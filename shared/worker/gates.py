@@ -1,0 +1,400 @@
+"""The worker's gates: small named pure units, run in a fixed order, each returning pass or a reason.
+
+A gate sees a `GateContext` (the command, the action so far, the device as Graph shows it now and the
+facts the I/O layer looked up) and answers a `GateResult`: passed, or stopped with a terminal decision
+(blocked, skipped, deferred, dry_run), or passed while narrowing the action (hybrid -> notify the on-prem
+owners; non-Windows -> tag). No gate performs I/O or reads the clock: `now` is in the context.
+The budget gate (7) needs an atomic reservation first, so it is evaluated separately (`budget_gate`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.classify import ClassifyContext, protected
+from shared.commands import RemediationCommand
+from shared.models import Device
+from shared.policy import Policy
+from shared.tags import Tag, parse
+from shared.worker.actions import DESTRUCTIVE, DEVICE_WRITES, MAILS, READ_ONLY, is_windows
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    """One gate's answer. `stop` is the terminal decision when the gate ends the command here."""
+
+    name: str
+    passed: bool
+    reason: str
+    stop: str | None = None  # blocked | skipped | deferred | dry_run
+    narrow_to: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        """The `data.gates` entry of the audit record."""
+        out: dict[str, Any] = {"name": self.name, "passed": self.passed, "reason": self.reason}
+        if self.narrow_to:
+            out["narrowed_to"] = self.narrow_to
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class GateContext:
+    """Everything the gates decide on. Built by the handler from Graph and the audit log."""
+
+    command: RemediationCommand
+    action: str
+    policy: Policy
+    now: datetime
+    kill_switch: bool
+    current: Device | None  # the device re-read from Graph now (None: gone)
+    protected_ids: frozenset[str] = frozenset()  # object ids of devices in protect.groups
+    bitlocker_key_ids: tuple[str, ...] | None = None  # None: not looked up
+    intune_last_sync: datetime | None = None
+    recreated_from: Mapping[str, Any] | None = None  # our earlier delete of the same on-prem SID
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def tag(self) -> Tag | None:
+        """Our tag on the current device, if any."""
+        if self.current is None or self.current.extension_attributes is None:
+            return None
+        return parse(self.current.extension_attributes.get(self.policy.tag.attribute))
+
+
+Gate = Callable[[GateContext], GateResult]
+
+
+@dataclass(frozen=True, slots=True)
+class GateSpec:
+    """A registered gate: its name, the Graph permissions its facts need, and the function."""
+
+    name: str
+    permissions: tuple[str, ...]
+    check: Gate
+    doc: str
+
+
+GATES: list[GateSpec] = []
+
+
+def gate(name: str, *permissions: str) -> Callable[[Gate], Gate]:
+    """Register a gate (order of registration = order of evaluation)."""
+
+    def register(fn: Gate) -> Gate:
+        GATES.append(GateSpec(name, tuple(permissions), fn, (fn.__doc__ or "").strip()))
+        return fn
+
+    return register
+
+
+def _ok(name: str, reason: str) -> GateResult:
+    return GateResult(name, True, reason)
+
+
+def _stop(name: str, decision: str, reason: str) -> GateResult:
+    return GateResult(name, False, reason, stop=decision)
+
+
+def _days(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 86400:.0f}"
+
+
+# --------------------------------------------------------------------------- 1. kill switch
+@gate("kill_switch")
+def kill_switch(ctx: GateContext) -> GateResult:
+    """JANITOR_KILL_SWITCH=true stops every remediation: blocked."""
+    if ctx.kill_switch:
+        return _stop("kill_switch", "blocked", "kill switch JANITOR_KILL_SWITCH is on: nothing is done until it is off")
+    return _ok("kill_switch", "kill switch off")
+
+
+# --------------------------------------------------------------------------- 2. state changed since the scan
+def state_changes(before: Device, now: Device, tag_attribute: int) -> list[str]:
+    """What changed on the device between the scan's snapshot and now, in words (empty: nothing relevant)."""
+    changes: list[str] = []
+    b_sign, n_sign = before.approximate_last_sign_in_date_time, now.approximate_last_sign_in_date_time
+    if n_sign is not None and (b_sign is None or n_sign > b_sign):
+        changes.append(f"signed in since the scan ({_iso(b_sign)} -> {_iso(n_sign)})")
+    if before.account_enabled is False and now.account_enabled is True:
+        changes.append("re-enabled since the scan")
+    elif before.account_enabled is True and now.account_enabled is False:
+        changes.append("disabled by someone else since the scan")
+    if before.display_name != now.display_name:
+        changes.append(f"renamed ({before.display_name!r} -> {now.display_name!r})")
+    if before.trust_type != now.trust_type:
+        changes.append(f"trust type changed ({before.trust_type} -> {now.trust_type})")
+    if len(now.alternative_security_ids) != len(before.alternative_security_ids):
+        changes.append("registration state changed (alternativeSecurityIds)")
+    if set(now.physical_ids) != set(before.physical_ids):
+        changes.append("physicalIds changed (e.g. Autopilot registration)")
+    b_tag = before.extension_attributes.get(tag_attribute) if before.extension_attributes else None
+    n_tag = now.extension_attributes.get(tag_attribute) if now.extension_attributes else None
+    if b_tag != n_tag:
+        changes.append(f"extensionAttribute{tag_attribute} changed")
+    return changes
+
+
+def _iso(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else "never"
+
+
+@gate("state_unchanged", "Device.Read.All")
+def state_unchanged(ctx: GateContext) -> GateResult:
+    """Re-read the device now; deleted, signed in, re-enabled or renamed since the scan -> skipped."""
+    name = "state_unchanged"
+    if ctx.action in READ_ONLY:
+        return _ok(name, "read-only action: the current state is what is reported")
+    if ctx.current is None:
+        return _stop(name, "skipped", "state changed: the device no longer exists")
+    if ctx.command.snapshot is not None:
+        changes = state_changes(ctx.command.snapshot, ctx.current, ctx.policy.tag.attribute)
+        if changes:
+            return _stop(name, "skipped", "state changed: " + "; ".join(changes))
+        basis = "unchanged since the scan"
+    else:
+        basis = "no scan snapshot (ticket command): the current state is gated"
+    tag = ctx.tag()
+    if ctx.action == "disable" and ctx.current.account_enabled is False:
+        return _stop(name, "skipped", "nothing to do: the device is already disabled")
+    if ctx.action == "tag" and tag is not None:
+        return _stop(name, "skipped", f"nothing to do: already tagged by entra-janitor on {_iso(tag.at)}")
+    return _ok(name, basis)
+
+
+# --------------------------------------------------------------------------- 3. protection
+@gate("protection", "Device.Read.All", "GroupMember.Read.All")
+def protection(ctx: GateContext) -> GateResult:
+    """Autopilot, protected name patterns and protected groups are re-checked now: blocked."""
+    name = "protection"
+    if ctx.action in READ_ONLY or ctx.current is None:
+        return _ok(name, "nothing to protect from a read")
+    evidence = protected(ctx.current, ClassifyContext(ctx.policy, ctx.now, ctx.protected_ids))
+    if evidence:
+        return _stop(name, "blocked", f"protected device: {_describe(evidence)}")
+    return _ok(name, "not Autopilot, no protected name pattern, not in a protected group")
+
+
+def _describe(evidence: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in evidence.items())
+
+
+# --------------------------------------------------------------------------- 4. hybrid
+def _pending_delete_opt_in(ctx: GateContext) -> bool:
+    return ctx.command.device_class == "pending" and ctx.action == "delete" and ctx.policy.pending.action == "delete"
+
+
+@gate("hybrid", "Device.Read.All")
+def hybrid(ctx: GateContext) -> GateResult:
+    """Hybrid joined (ServerAd) devices get no Entra write: notify the on-prem owners instead."""
+    name = "hybrid"
+    if ctx.current is None or ctx.current.trust_type != "ServerAd" or ctx.action not in DEVICE_WRITES:
+        return _ok(name, "not a hybrid device write")
+    if _pending_delete_opt_in(ctx):
+        return _ok(name, "pending object (registration never completed) and pending.action is delete (opt-in)")
+    return GateResult(
+        name,
+        True,
+        "hybrid joined (ServerAd): no Entra write; disable or delete the computer in on-prem AD and let sync carry it",
+        narrow_to="notify_onprem",
+    )
+
+
+@gate("recreated_by_sync", "AuditLog")
+def recreated_by_sync(ctx: GateContext) -> GateResult:
+    """A pending object we deleted before came back from sync (same on-prem SID): never delete it again."""
+    name = "recreated_by_sync"
+    if not _pending_delete_opt_in(ctx) or ctx.recreated_from is None:
+        return _ok(name, "not a pending object re-created after our delete")
+    when = ctx.recreated_from.get("at", "earlier")
+    return GateResult(
+        name,
+        True,
+        f"re-created by sync: fix on-prem (the same onPremisesSecurityIdentifier was deleted by entra-janitor {when}; "
+        "remove the computer from AD or the sync scope, or run dsregcmd /leave and restart it)",
+        narrow_to="notify_onprem",
+    )
+
+
+# --------------------------------------------------------------------------- 5. platform capability
+@gate("platform", "Device.ReadWrite.All")
+def platform(ctx: GateContext) -> GateResult:
+    """App-only identities cannot disable non-Windows devices: tag and notify; delete only if the policy says."""
+    name = "platform"
+    dev = ctx.current
+    if dev is None or ctx.action not in DESTRUCTIVE or is_windows(dev.operating_system) or _pending_delete_opt_in(ctx):
+        return _ok(name, "Windows device or no destructive write")
+    os_name = dev.operating_system or "unknown OS"
+    tag = ctx.tag()
+    allowed_delete = ctx.action == "delete" and ctx.policy.stale.non_windows_action == "delete" and tag is not None
+    if tag is not None and not allowed_delete:
+        return _stop(name, "skipped", f"nothing to do: {os_name} device already {tag.action} by entra-janitor on {_iso(tag.at)}")
+    if ctx.action == "disable":
+        return GateResult(name, True, f"app-only identities cannot disable {os_name} devices: tag and notify", narrow_to="tag")
+    if ctx.policy.stale.non_windows_action != "delete":
+        return GateResult(
+            name, True, f"stale.non_windows_action is tag: {os_name} devices are tagged, not deleted", narrow_to="tag"
+        )
+    if tag is None:
+        return GateResult(
+            name,
+            True,
+            f"{os_name} devices cannot be disabled first: tagged now, deleted after the grace period",
+            narrow_to="tag",
+        )
+    return _ok(name, f"{os_name} device tagged by entra-janitor on {_iso(tag.at)}; stale.non_windows_action is delete")
+
+
+# --------------------------------------------------------------------------- 6. delete gates
+@gate("bitlocker_keys", "BitlockerKey.ReadBasic.All")
+def bitlocker_keys(ctx: GateContext) -> GateResult:
+    """Deleting a device loses its BitLocker recovery keys: blocked unless the policy allows it."""
+    name = "bitlocker_keys"
+    if ctx.action != "delete":
+        return _ok(name, "not a delete")
+    keys = ctx.bitlocker_key_ids
+    if keys is None:
+        return _stop(name, "blocked", "BitLocker keys were not looked up: a delete needs that check")
+    if keys and not ctx.policy.gates.allow_delete_with_bitlocker_keys:
+        return _stop(name, "blocked", f"{len(keys)} BitLocker recovery key(s) stored for this deviceId would be lost")
+    if keys:
+        return _ok(name, f"{len(keys)} BitLocker key(s), allowed by gates.allow_delete_with_bitlocker_keys")
+    return _ok(name, "no BitLocker recovery keys stored")
+
+
+@gate("intune_active", "DeviceManagementManagedDevices.Read.All")
+def intune_active(ctx: GateContext) -> GateResult:
+    """An Intune record synced within gates.intune_active_days: blocked (retire it in Intune first)."""
+    name = "intune_active"
+    if ctx.action != "delete":
+        return _ok(name, "not a delete")
+    last = ctx.intune_last_sync
+    days = ctx.policy.gates.intune_active_days
+    if last is not None and ctx.now - last < timedelta(days=days):
+        return _stop(
+            name,
+            "blocked",
+            f"Intune record synced {_days(ctx.now - last)} days ago (within {days}): retire the device in Intune first",
+        )
+    return _ok(name, "no Intune record" if last is None else f"Intune record last synced {_days(ctx.now - last)} days ago")
+
+
+@gate("grace_period", "Device.Read.All")
+def grace_period(ctx: GateContext) -> GateResult:
+    """Deletes only after we disabled (or, non-Windows, tagged) it at least delete_after_disabled_days ago."""
+    name = "grace_period"
+    if ctx.action != "delete":
+        return _ok(name, "not a delete")
+    if _pending_delete_opt_in(ctx):
+        return _ok(name, "pending object never completed registration: deleted once (opt-in), no grace period")
+    dev = ctx.current
+    days = ctx.policy.stale.delete_after_disabled_days
+    tag = ctx.tag()
+    windows = dev is not None and is_windows(dev.operating_system)
+    if tag is None:
+        return _stop(name, "blocked", f"not disabled by entra-janitor: disable it first; deletes follow after {days} days")
+    if windows and (dev is None or dev.account_enabled is not False):
+        return _stop(name, "blocked", "the device is enabled again: disable it first")
+    if windows and tag.action != "disabled":
+        return _stop(name, "blocked", f"tag says {tag.action!r}, not disabled: disable it first")
+    age = ctx.now - tag.at
+    if age < timedelta(days=days):
+        return _stop(
+            name,
+            "blocked",
+            f"{tag.action} by entra-janitor {_days(age)} days ago; deletes are allowed after {days} days",
+        )
+    return _ok(name, f"{tag.action} by entra-janitor {_days(age)} days ago (grace period {days} days passed)")
+
+
+# --------------------------------------------------------------------------- 7. budget (evaluated by the handler)
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """The budget store's answer: granted or not, and the counters after the attempt."""
+
+    granted: bool
+    run_used: int
+    day_used: int
+    per_run: int
+    per_day: int
+    scope: str = ""  # which limit refused: run | day
+
+
+def budget_gate(action: str, reservation: Reservation | None) -> GateResult:
+    """Destructive actions per run and per day, shared by every worker: deferred past the limit."""
+    name = "budget"
+    if action not in DESTRUCTIVE:
+        return _ok(name, "not destructive: no budget needed")
+    if reservation is None:
+        return _stop(name, "deferred", "no budget reservation was made")
+    if reservation.granted:
+        return _ok(
+            name,
+            f"reserved: {reservation.run_used}/{reservation.per_run} this run, "
+            f"{reservation.day_used}/{reservation.per_day} today",
+        )
+    if reservation.scope == "run":
+        why = f"per-run budget of {reservation.per_run} destructive actions used up"
+    else:
+        why = f"daily budget of {reservation.per_day} destructive actions used up"
+    return _stop(name, "deferred", f"{why}: deferred; the next nightly scan proposes it again")
+
+
+# --------------------------------------------------------------------------- 8. mode
+def mode_gate(action: str, policy: Policy) -> GateResult:
+    """`mode: report` never writes: the full decision is recorded as dry_run."""
+    name = "mode"
+    if action in READ_ONLY:
+        return _ok(name, "read-only action runs in every mode")
+    if policy.mode != "enforce":
+        return _stop(name, "dry_run", f"mode is report: would {action}; nothing written")
+    return _ok(name, "mode is enforce")
+
+
+# --------------------------------------------------------------------------- evaluation
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """Where gates 1-6 left the command: the (possibly narrowed) action, every result, and a stop if any."""
+
+    action: str
+    results: tuple[GateResult, ...]
+    stop: GateResult | None
+
+    def records(self) -> list[dict[str, Any]]:
+        return [r.record() for r in self.results]
+
+
+def evaluate(ctx: GateContext) -> Evaluation:
+    """Run the registered gates in order; a stop ends the walk, a narrowing changes the action for the rest."""
+    results: list[GateResult] = []
+    action = ctx.action
+    for spec in GATES:
+        result = spec.check(replace(ctx, action=action) if action != ctx.action else ctx)
+        results.append(result)
+        if result.narrow_to:
+            action = result.narrow_to
+        if result.stop:
+            return Evaluation(action, tuple(results), result)
+    if action == "report":
+        stop = _stop("report_only", "skipped", f"report only: class {ctx.command.device_class!r} is never remediated")
+        return Evaluation(action, (*results, stop), stop)
+    return Evaluation(action, tuple(results), None)
+
+
+def finish(evaluation: Evaluation, reservation: Reservation | None, policy: Policy) -> Evaluation:
+    """Gates 7 (budget) and 8 (mode) after gates 1-6 passed."""
+    results = list(evaluation.results)
+    for result in (budget_gate(evaluation.action, reservation), mode_gate(evaluation.action, policy)):
+        results.append(result)
+        if result.stop:
+            return Evaluation(evaluation.action, tuple(results), result)
+    return Evaluation(evaluation.action, tuple(results), None)
+
+
+def needs_budget(action: str) -> bool:
+    return action in DESTRUCTIVE
+
+
+def sends_mail(action: str) -> bool:
+    return action in MAILS

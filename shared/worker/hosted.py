@@ -1,0 +1,63 @@
+"""The worker as the Functions host runs it: one lazily built Worker per process, one message per call.
+
+Settlement with the stable `func.ServiceBusMessage` binding is the host's: success completes the message,
+an exception abandons it. The Python SDK-type binding that could dead-letter from code
+(azurefunctions-extensions-bindings-servicebus) is still a beta that pulls in uamqp and grpcio-tools, so
+the worker takes the bounded route instead: a message that must be dead-lettered (invalid, or failed for
+good) gets its audit record once, then `DeadLetterRequested` is raised on every delivery; each
+redelivery costs one audit lookup and no Graph call, and after the queue's MaxDeliveryCount Service Bus
+moves it to the dead-letter sub-queue (reason MaxDeliveryCountExceeded; our reason is in the audit log,
+keyed by the message id). Nothing is acted on in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+
+from shared.errors import JanitorError
+from shared.worker.handler import Handled, Worker
+
+
+class DeadLetterRequested(JanitorError):
+    """Raised so the host abandons the message until Service Bus dead-letters it (see the module doc)."""
+
+
+_cache: dict[int, Worker] = {}
+_factory: Callable[[], Worker] | None = None
+
+
+def set_worker_factory(factory: Callable[[], Worker] | None) -> None:
+    """Tests (and tools) replace how the process's Worker is built; None restores settings-based wiring."""
+    global _factory
+    _factory = factory
+    _cache.clear()
+
+
+def process_worker(env: Mapping[str, str] | None = None) -> Worker:
+    """The Worker of this process and event loop, built on first use (never at import time)."""
+    key = id(asyncio.get_running_loop())
+    worker = _cache.get(key)
+    if worker is None:
+        if _factory is not None:
+            worker = _factory()
+        else:
+            from shared.worker import open_worker
+
+            worker = open_worker(env)
+            worker.digest = False  # one invocation per message: nothing would ever flush a digest
+        _cache.clear()
+        _cache[key] = worker
+    return worker
+
+
+async def handle_delivery(body: bytes, *, message_id: str, delivery_count: int) -> Handled:
+    """Handle one Service Bus delivery; raises to have it retried or, eventually, dead-lettered."""
+    worker = process_worker()
+    handled = await worker.handle(body, message_id=message_id, delivery_count=delivery_count)
+    if handled.settle == "dead_letter":
+        raise DeadLetterRequested(
+            f"message {message_id}: {handled.dead_letter_reason}: {handled.reason} "
+            "(recorded in the audit log; Service Bus dead-letters it after MaxDeliveryCount)"
+        )
+    return handled

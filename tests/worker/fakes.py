@@ -1,0 +1,141 @@
+"""A small in-memory GraphPort for the worker's unit tests (the end-to-end tests use the simulator)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from shared.commands import RemediationCommand, message_id
+from shared.errors import GraphThrottled
+from shared.models import Device
+from shared.ports import GraphResult, Owner
+
+NOW = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)
+
+
+def device(object_id: str = "dev-1", **fields: Any) -> Device:
+    base: dict[str, Any] = {
+        "id": object_id,
+        "deviceId": f"did-{object_id}",
+        "displayName": f"PC-{object_id}",
+        "accountEnabled": True,
+        "approximateLastSignInDateTime": (NOW - timedelta(days=200)).isoformat(),
+        "trustType": "AzureAd",
+        "operatingSystem": "Windows",
+        "alternativeSecurityIds": [{"type": 2, "key": "eA=="}],
+    }
+    base.update(fields)
+    return msgspec.convert(base, Device)
+
+
+def command(dev: Device, *, device_class: str = "stale", action: str = "disable", **kw: Any) -> RemediationCommand:
+    run_id = kw.pop("run_id", "run-1")
+    return RemediationCommand(
+        command_id=kw.pop("command_id", message_id(run_id, dev.id)),
+        run_id=run_id,
+        trigger=kw.pop("trigger", "nightly"),
+        device_object_id=dev.id,
+        device_id=dev.device_id,
+        display_name=dev.display_name,
+        device_class=device_class,
+        proposed_action=action,
+        evidence=kw.pop("evidence", {"days_since_sign_in": 200}),
+        snapshot=kw.pop("snapshot", dev),
+        policy_hash="test",
+        created_at=NOW,
+        **kw,
+    )
+
+
+class FakeGraph:
+    """Devices in a dict; every write and mail is recorded; knobs to fail."""
+
+    def __init__(self, *devices: Device) -> None:
+        self.devices: dict[str, Device] = {d.id: d for d in devices}
+        self.owners: dict[str, list[Owner]] = {}
+        self.keys: dict[str, list[str]] = {}
+        self.intune: dict[str, datetime] = {}
+        self.groups: dict[str, set[str]] = {}
+        self.writes: list[tuple[str, str, Mapping[str, Any] | None]] = []
+        self.mails: list[tuple[str, list[str], str, str]] = []
+        self.write_status: int | None = None  # force a status for every write
+        self.reads = 0
+        self.policy: dict[str, Any] = {}
+        self.users: dict[str, Owner] = {}
+        self.member_of: dict[str, set[str]] = {}
+        self.user_devices: dict[str, list[Device]] = {}
+        self.throttle_reads = False
+
+    async def get_device(self, object_id: str) -> Device | None:
+        self.reads += 1
+        if self.throttle_reads:
+            raise GraphThrottled("throttled", status=429, transient=True)
+        return self.devices.get(object_id)
+
+    async def update_devices(self, changes: Sequence[tuple[str, Mapping[str, Any]]]) -> list[GraphResult]:
+        out = []
+        for object_id, body in changes:
+            self.writes.append(("PATCH", object_id, body))
+            if self.write_status is not None:
+                out.append(GraphResult(self.write_status, "req-x", error_message="forced"))
+                continue
+            dev = self.devices.get(object_id)
+            if dev is None:
+                out.append(GraphResult(404, "req-404"))
+                continue
+            data = msgspec.to_builtins(dev)
+            for key, value in body.items():
+                if key == "extensionAttributes":
+                    data["extensionAttributes"] = {**(data.get("extensionAttributes") or {}), **value}
+                else:
+                    data[key] = value
+            self.devices[object_id] = msgspec.convert(data, Device)
+            out.append(GraphResult(204, f"req-{len(self.writes)}"))
+        return out
+
+    async def delete_devices(self, object_ids: Sequence[str]) -> list[GraphResult]:
+        out = []
+        for object_id in object_ids:
+            self.writes.append(("DELETE", object_id, None))
+            if self.write_status is not None:
+                out.append(GraphResult(self.write_status, "req-x", error_message="forced"))
+            elif self.devices.pop(object_id, None) is None:
+                out.append(GraphResult(404, "req-404"))
+            else:
+                out.append(GraphResult(204, f"req-{len(self.writes)}"))
+        return out
+
+    async def registered_owners(self, object_id: str) -> list[Owner]:
+        return list(self.owners.get(object_id, []))
+
+    async def group_device_ids(self, group_id: str) -> set[str]:
+        return set(self.groups.get(group_id, set()))
+
+    async def bitlocker_key_ids(self, device_id: str) -> list[str]:
+        return list(self.keys.get(device_id, []))
+
+    async def managed_device_last_sync(self, device_id: str) -> datetime | None:
+        return self.intune.get(device_id)
+
+    async def send_mail(self, sender: str, to: Sequence[str], subject: str, body_html: str) -> GraphResult:
+        self.mails.append((sender, list(to), subject, body_html))
+        return GraphResult(202, "mail-req")
+
+    async def get_user(self, user: str) -> Owner | None:
+        return self.users.get(user) or next((u for u in self.users.values() if u.user_principal_name == user), None)
+
+    async def check_member_groups(self, user_id: str, group_ids: Sequence[str]) -> set[str]:
+        assert len(group_ids) <= 20
+        return set(group_ids) & self.member_of.get(user_id, set())
+
+    async def device_registration_policy(self) -> Mapping[str, Any]:
+        return self.policy
+
+    async def user_registered_devices(self, user_id: str) -> list[Device]:
+        return list(self.user_devices.get(user_id, []))
+
+    async def close(self) -> None:
+        return None
