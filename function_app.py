@@ -3,7 +3,9 @@
 import azure.functions as func
 
 from functions import BLUEPRINTS
+from shared import telemetry
 
+telemetry.configure()  # Application Insights when APPLICATIONINSIGHTS_CONNECTION_STRING is set; never raises
 app = func.FunctionApp()
 
 for blueprint in BLUEPRINTS:

@@ -25,5 +25,8 @@ def _register_all() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    from shared import telemetry
+
+    telemetry.configure()  # ids on every log record; Application Insights only when its connection string is set
     _register_all()
     app()

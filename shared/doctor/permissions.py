@@ -1,0 +1,104 @@
+"""Which Microsoft Graph application permissions a deployment needs, derived from the policy.
+
+Each feature names the Graph calls it makes (keys of `shared.graph.permissions.REQUIRED_PERMISSIONS`, the
+one table of endpoint -> permission) and when the policy turns it on. `janitor doctor`, the grant script
+(`infra/grant-graph-permissions.py`) and the docs' permission table all read this; none keeps its own list.
+Least privilege: a report-only policy needs no write permission and no Mail.Send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shared.graph.permissions import REQUIRED_PERMISSIONS
+from shared.policy import Policy
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """Something the app does, the Graph calls it makes, and whether a policy turns it on."""
+
+    name: str
+    when: str  # the condition in words, for the docs and the plan
+    endpoints: tuple[str, ...]
+    enabled: Callable[[Policy, bool], bool]  # (policy, tickets enabled)
+
+    @property
+    def permissions(self) -> tuple[str, ...]:
+        return tuple(sorted({p for key in self.endpoints for p in REQUIRED_PERMISSIONS[key].permissions}))
+
+
+def _deletes_possible(policy: Policy) -> bool:
+    """A delete can be planned (and its gates evaluated, even as a dry run) under this policy."""
+    return policy.enforce or policy.stale.non_windows_action == "delete" or policy.pending.action == "delete"
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("nightly scan", "always", ("list_devices",), lambda p, t: True),
+    Feature("worker re-reads each device before acting", "always", ("get_device", "get_device_by_device_id"), lambda p, t: True),
+    Feature("protected groups", "protect.groups is not empty", ("group_devices",), lambda p, t: bool(p.protect.groups)),
+    Feature("disable and tag devices", "mode: enforce", ("update_device",), lambda p, t: p.enforce),
+    Feature(
+        "delete devices",
+        "mode: enforce (expired disabled devices, and the delete opt-ins)",
+        ("delete_device",),
+        lambda p, t: p.enforce,
+    ),
+    Feature(
+        "delete gates: BitLocker keys and Intune record",
+        "a delete can be planned: mode: enforce, stale.non_windows_action: delete or pending.action: delete",
+        ("bitlocker_keys", "managed_devices"),
+        lambda p, t: _deletes_possible(p),
+    ),
+    Feature(
+        "mail device owners",
+        "mode: enforce and notify.owners: true",
+        ("registered_owners", "send_mail"),
+        lambda p, t: p.enforce and p.notify.owners,
+    ),
+    Feature("mail administrators", "notify.admins is not empty", ("send_mail",), lambda p, t: bool(p.notify.admins)),
+    Feature(
+        "ticket webhook: join-scope check",
+        "the ticket webhook is in use (WEBHOOK_SECRET set)",
+        ("get_user", "device_registration_policy", "check_member_groups", "user_registered_devices"),
+        lambda p, t: t,
+    ),
+)
+
+
+#: Broader grants Graph accepts in place of a needed read (so the doctor does not fail a working deployment).
+_BROADER: dict[str, tuple[str, ...]] = {
+    "Device.Read.All": ("Directory.Read.All", "Directory.ReadWrite.All"),
+    "User.Read.All": ("Directory.Read.All", "Directory.ReadWrite.All"),
+    "GroupMember.Read.All": ("Group.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"),
+}
+
+
+def satisfies(held: str, needed: str) -> bool:
+    """Whether a granted permission covers a needed one: itself, its ReadWrite or fuller-read variant, or a
+    directory-wide read. The doctor still warns about the broader grant (least privilege)."""
+    return (
+        held == needed
+        or held == needed.replace(".Read.", ".ReadWrite.")
+        or held == needed.replace(".ReadBasic.", ".Read.")
+        or held in _BROADER.get(needed, ())
+    )
+
+
+def needed_permissions(policy: Policy, *, tickets: bool) -> dict[str, tuple[str, ...]]:
+    """Permission -> the enabled features that need it, sorted by permission name."""
+    needed: dict[str, list[str]] = {}
+    for feature in FEATURES:
+        if feature.enabled(policy, tickets):
+            for permission in feature.permissions:
+                needed.setdefault(permission, []).append(feature.name)
+    return {p: tuple(needed[p]) for p in sorted(needed)}
+
+
+def permission_table_markdown() -> str:
+    """The docs' permission table: each feature, when it is on, and what it needs."""
+    lines = ["| feature | turned on when | Graph application permissions |", "| --- | --- | --- |"]
+    for feature in FEATURES:
+        lines.append(f"| {feature.name} | {feature.when} | {', '.join(feature.permissions)} |")
+    return "\n".join(lines)
