@@ -29,10 +29,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0", "Graph endpoint; point at the simulator locally.", azure=False),
     Setting("GRAPH_AUTH", "managed_identity", "managed_identity | default (DefaultAzureCredential) | anonymous (loopback only)."),
     Setting("AZURE_CLIENT_ID", None, "Client id of the user-assigned managed identity used for Graph."),
+    Setting("GRAPH_WRITE_BUDGET", "3000", "Graph writes (PATCH/DELETE) this app may send per window, per process."),
+    Setting("GRAPH_WRITE_WINDOW_SECONDS", "150", "Length of the Graph write-budget window, in seconds."),
+    Setting("GRAPH_MAX_ATTEMPTS", "6", "Attempts per Graph request on 429/503/504 before giving up."),
+    Setting("GRAPH_MAX_RETRY_SECONDS", "300", "Longest time one Graph request may spend retrying, in seconds."),
     Setting("QUEUE_BACKEND", "sqlite", "servicebus in Azure; sqlite for local runs."),
     Setting("SERVICEBUS__fullyQualifiedNamespace", None, "Service Bus namespace host (identity-based connection)."),
     Setting("SERVICEBUS_CONNECTION_STRING", None, "Connection string (local/test broker only; never in Azure).", azure=False),
     Setting("SERVICEBUS_QUEUE_NAME", "remediation-commands", "Queue the scan and webhook send to and the worker reads."),
+    Setting("QUEUE_LOCK_SECONDS", "60", "Peek-lock seconds of the embedded queue (Service Bus: set in infra/).", azure=False),
     Setting("AUDIT_BACKEND", "sqlite", "table in Azure; sqlite for local runs."),
     Setting("AUDIT_TABLE_ENDPOINT", None, "Table service endpoint, e.g. https://<account>.table.core.windows.net."),
     Setting("AUDIT_TABLE_CONNECTION_STRING", None, "Connection string (Azurite/local only; never in Azure).", azure=False),
@@ -43,7 +48,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SCAN_SCHEDULE", "0 0 2 * * *", "NCRONTAB (6 fields) of the nightly scan."),
     Setting("WEBHOOK_SECRET", None, "HMAC secret for X-Janitor-Signature (a Key Vault reference in Azure)."),
     Setting("CALLBACK_ALLOWLIST", "", "Comma-separated hosts ticket callbacks may be POSTed to."),
+    Setting(
+        "TICKET_JIRA_FIELDS",
+        None,
+        "JSON: ticket field -> path in a Jira issue webhook (defaults in docs/tickets.md).",
+        azure=False,
+    ),
+    Setting("TICKET_SERVICENOW_FIELDS", None, "JSON: ticket field -> path in a ServiceNow outbound REST body.", azure=False),
+    Setting("AZURE_TENANT_ID", None, "Directory (tenant) id; diagnosis flags devices that report another TenantId."),
     Setting("MAIL_SENDER", None, "UPN or id of the mailbox notifications are sent from (Mail.Send)."),
+    Setting("BUDGET_TABLE_NAME", "janitorbudget", "Table (in the audit storage account) holding the destructive-action budget."),
+    Setting("SERVICEBUS_MAX_DELIVERY_COUNT", "10",
+            "The queue's MaxDeliveryCount: the worker records a final failure on the last delivery."),
     Setting("APPLICATIONINSIGHTS_CONNECTION_STRING", None, "Turns on OpenTelemetry export to Application Insights."),
 )
 
@@ -90,6 +106,19 @@ def url(name: str, env: Mapping[str, str] | None = None) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(name, f"must be an absolute http(s) URL such as https://graph.microsoft.com/v1.0, not {value!r}")
     return value.rstrip("/")
+
+
+def number(name: str, env: Mapping[str, str] | None = None, *, minimum: float = 0.0, integer: bool = False) -> float:
+    """A numeric setting, at least `minimum` (a whole number when `integer`)."""
+    value = require(name, env).strip()
+    try:
+        parsed = int(value) if integer else float(value)
+    except ValueError:
+        kind = "a whole number" if integer else "a number"
+        raise ConfigError(name, f"must be {kind}, not {value!r}") from None
+    if not parsed >= minimum:
+        raise ConfigError(name, f"must be at least {minimum:g}, not {value!r}")
+    return parsed
 
 
 def is_loopback_host(host: str | None) -> bool:

@@ -588,12 +588,13 @@ class Worker:
             )
         if action == "diagnose":
             from shared.diagnosis import diagnose_device
+            from shared.tickets.intake import ticket_device_ref
 
             ticket = command.ticket
             try:
                 diagnosis = await diagnose_device(
                     self.graph,
-                    command.device_object_id or command.display_name or "",
+                    ticket_device_ref(command),
                     dsregcmd_text=ticket.dsregcmd if ticket else None,
                     user=ticket.user if ticket else None,
                     policy=self.policy,

@@ -1,0 +1,187 @@
+"""Result callbacks: only to allowlisted hosts, signed like incoming webhooks, never following redirects.
+
+A callback URL is checked at intake (a ticket naming any other host is refused with 400, so the service
+can never be made to call an internal address) and again at delivery, where the host's resolved addresses
+are checked too: link-local and cloud metadata addresses are refused unless listed as IP literals.
+
+CALLBACK_ALLOWLIST: comma-separated `host`, `host:port` or `*.domain` (subdomains only). IP literals match
+only when listed exactly; plain http is accepted only for loopback hosts listed explicitly (local tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from shared import settings
+from shared.errors import ConfigError, JanitorError
+from shared.tickets.signature import HEADER, sign
+
+MAX_URL_CHARS = 2048
+DELIVERY_TIMEOUT_SECONDS = 10.0
+#: Addresses a callback must never reach through DNS, whatever the allowlist says about names.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "168.63.129.16", "100.100.100.200", "fd00:ec2::254")
+)
+
+
+class CallbackRefused(JanitorError):
+    """The callback URL may not be used; the message says why (it is safe to show the caller)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AllowEntry:
+    host: str  # lowercase; for wildcards the suffix without "*." (matches subdomains only)
+    port: int | None
+    wildcard: bool
+
+    def matches(self, host: str, port: int) -> bool:
+        if self.port is not None and self.port != port:
+            return False
+        if self.wildcard:
+            return host.endswith("." + self.host) and _ip(host) is None
+        return host == self.host
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+def parse_allowlist(text: str | None) -> tuple[AllowEntry, ...]:
+    """Entries of CALLBACK_ALLOWLIST; ConfigError naming the bad entry."""
+    entries: list[AllowEntry] = []
+    for raw in (text or "").split(","):
+        item = raw.strip().lower().rstrip(".")
+        if not item:
+            continue
+        if (
+            "/" in item
+            or "@" in item
+            or item in ("*", "*.")
+            or item.count("*") > 1
+            or ("*" in item and not item.startswith("*."))
+        ):
+            raise ConfigError(
+                "CALLBACK_ALLOWLIST", f"{raw.strip()!r} is not a host; list hosts like hooks.example.com or *.example.com"
+            )
+        port: int | None = None
+        host = item
+        if item.startswith("["):  # [v6]:port
+            close = item.find("]")
+            host, rest = item[: close + 1], item[close + 1 :]
+            if rest.startswith(":") and rest[1:].isdigit():
+                port = int(rest[1:])
+        elif item.count(":") == 1:
+            host, _, port_text = item.partition(":")
+            if not port_text.isdigit():
+                raise ConfigError("CALLBACK_ALLOWLIST", f"{raw.strip()!r}: the port must be a number")
+            port = int(port_text)
+        wildcard = host.startswith("*.")
+        entries.append(AllowEntry(host[2:] if wildcard else host.strip("[]"), port, wildcard))
+    return tuple(entries)
+
+
+def allowlist_from_settings(env: Mapping[str, str] | None = None) -> tuple[AllowEntry, ...]:
+    return parse_allowlist(settings.get("CALLBACK_ALLOWLIST", env))
+
+
+def check_callback_url(url: str, allowlist: tuple[AllowEntry, ...]) -> str:
+    """The URL when it may be called back; CallbackRefused saying why otherwise."""
+    if len(url) > MAX_URL_CHARS:
+        raise CallbackRefused(f"callback_url: longer than {MAX_URL_CHARS} characters")
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise CallbackRefused("callback_url: not a valid URL") from None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise CallbackRefused("callback_url: must be an absolute https:// URL")
+    if parts.username is not None or parts.password is not None:
+        raise CallbackRefused("callback_url: must not carry a user name or password")
+    host = parts.hostname.lower().rstrip(".")
+    port = port or (443 if parts.scheme == "https" else 80)
+    if not allowlist:
+        raise CallbackRefused("callback_url: callbacks are turned off (CALLBACK_ALLOWLIST is empty); omit callback_url")
+    if not any(entry.matches(host, port) for entry in allowlist):
+        if _ip(host) is not None or host.replace(".", "").isdigit() or host.startswith("0x"):
+            raise CallbackRefused(f"callback_url: IP address {host} is not in CALLBACK_ALLOWLIST; use an allowlisted host name")
+        raise CallbackRefused(f"callback_url: host {host} is not in CALLBACK_ALLOWLIST")
+    address = _ip(host)
+    loopback = host == "localhost" or (address is not None and address.is_loopback)
+    if parts.scheme == "http" and not loopback:
+        raise CallbackRefused("callback_url: must use https:// (plain http is accepted only for an allowlisted loopback host)")
+    return url.strip()
+
+
+async def _resolved_addresses(host: str, port: int) -> set[Any]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
+
+
+async def check_resolution(url: str, allowlist: tuple[AllowEntry, ...]) -> None:
+    """At delivery: a listed *name* must not resolve to link-local or metadata addresses (DNS rebinding)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if _ip(host) is not None:
+        return  # an IP literal passed check_callback_url only by being listed exactly
+    try:
+        addresses = await _resolved_addresses(host, parts.port or (443 if parts.scheme == "https" else 80))
+    except OSError as exc:
+        raise CallbackRefused(f"callback host {host} does not resolve: {exc}") from None
+    for address in addresses:
+        if address.is_link_local or address in METADATA_ADDRESSES:
+            raise CallbackRefused(f"callback host {host} resolves to {address}, a link-local/metadata address")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One callback attempt: HTTP status (0 when nothing was sent) and the error, if any."""
+
+    url: str
+    status: int
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+async def deliver(
+    url: str,
+    payload: Mapping[str, Any],
+    *,
+    secret: bytes,
+    allowlist: tuple[AllowEntry, ...],
+    now: float,
+    client: Any = None,
+) -> Delivery:
+    """POST the signed JSON payload to `url` (allowlist re-checked, no redirects). Never raises for the network."""
+    import httpx
+
+    try:
+        check_callback_url(url, allowlist)
+        await check_resolution(url, allowlist)
+    except CallbackRefused as exc:
+        return Delivery(url, 0, str(exc))
+    body = json.dumps(payload, separators=(",", ":"), default=str).encode()
+    headers = {"Content-Type": "application/json", HEADER: sign(secret, body, int(now)), "User-Agent": "entra-janitor"}
+    owned = client is None
+    http = client or httpx.AsyncClient(timeout=DELIVERY_TIMEOUT_SECONDS, follow_redirects=False, trust_env=False)
+    try:
+        response = await http.post(url, content=body, headers=headers, follow_redirects=False)
+        error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+        return Delivery(url, response.status_code, error)
+    except httpx.HTTPError as exc:
+        return Delivery(url, 0, f"{type(exc).__name__}: {exc}")
+    finally:
+        if owned:
+            await http.aclose()

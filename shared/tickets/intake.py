@@ -1,0 +1,226 @@
+"""Ticket intake: validate, resolve the device, record, queue one RemediationCommand. Idempotent.
+
+The request id is deterministic in (source, ticket_id, action): a resubmission gets the same id and queues
+nothing new. The intake record is written to the audit log before the command is queued, so every queued
+ticket command has a record saying who asked; the worker then applies exactly the gates nightly commands
+get (a ticket can never bypass them).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shared import commands
+from shared.commands import RemediationCommand, TicketRef
+from shared.diagnosis import choose_device, parse_dsregcmd
+from shared.diagnosis.gather import NIL_GUID
+from shared.errors import GraphError, GraphPermissionError, PermanentError, TransientError
+from shared.models import Device
+from shared.policy import Policy, load_policy, policy_hash
+from shared.ports import AuditEntry, AuditLog, AuditQuery, GraphPort, OutgoingMessage, QueueSender
+from shared.tickets.adapters import to_request
+from shared.tickets.callbacks import AllowEntry, CallbackRefused, allowlist_from_settings, check_callback_url
+from shared.tickets.payloads import MAX_BODY_BYTES, PayloadError, PayloadTooLarge, TicketRequest
+
+#: device_object_id of a ticket command whose device has no tenant object (diagnose / scope_check only).
+NO_OBJECT_ID = NIL_GUID
+#: Actions that need the device to resolve to exactly one tenant object.
+NEEDS_ONE_DEVICE = frozenset({"notify", "disable", "delete"})
+
+
+def request_id(source: str, ticket_id: str, action: str) -> str:
+    """Same (source, ticket_id, action), same id: 32 lowercase hex characters."""
+    return commands.message_id("ticket", source, ticket_id.strip().lower(), action)
+
+
+def status_path(rid: str) -> str:
+    return f"/api/tickets/{rid}"
+
+
+def ticket_device_ref(command: RemediationCommand) -> str:
+    """The device as the ticket named it (what diagnosis should look up), for any command."""
+    ref = command.evidence.get("device_ref") if command.evidence else None
+    if isinstance(ref, str) and ref:
+        return ref
+    return command.device_object_id if command.device_object_id != NO_OBJECT_ID else (command.display_name or "")
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResult:
+    request_id: str
+    duplicate: bool  # True when this (source, ticket_id, action) was already accepted: nothing was queued
+
+    @property
+    def status_path(self) -> str:
+        return status_path(self.request_id)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketConfig:
+    """Settings intake needs, read once."""
+
+    allowlist: tuple[AllowEntry, ...]
+    policy: Policy
+    env: Mapping[str, str] | None = None
+
+    @classmethod
+    def from_settings(cls, env: Mapping[str, str] | None = None) -> TicketConfig:
+        return cls(allowlist=allowlist_from_settings(env), policy=load_policy(None, env=env), env=env)
+
+
+def decode_body(body: bytes) -> Any:
+    """The JSON body; PayloadTooLarge / PayloadError saying what is wrong."""
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"body is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}")
+    if not body.strip():
+        raise PayloadError(["body: is empty; send a JSON object"])
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise PayloadError(["body: is not UTF-8 text"]) from None
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        where = f" (line {exc.lineno}, column {exc.colno}: {exc.msg})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise PayloadError([f"body: is not valid JSON{where}"]) from None
+
+
+class TicketIntake:
+    """Accepts ticket requests into the queue. Ports are passed in (tests use fakes; bootstrap the real ones)."""
+
+    def __init__(
+        self,
+        *,
+        sender: QueueSender,
+        audit: AuditLog,
+        graph: GraphPort,
+        config: TicketConfig,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.sender = sender
+        self.audit = audit
+        self.graph = graph
+        self.config = config
+        self.clock = clock
+
+    async def submit(self, body: bytes, *, source: str | None = None) -> IntakeResult:
+        """Validate and queue a raw body. PayloadTooLarge/PayloadError for bad input (nothing queued)."""
+        request = to_request(decode_body(body), source=source, env=self.config.env)
+        return await self.accept(request)
+
+    async def accept(self, request: TicketRequest) -> IntakeResult:
+        if request.callback_url is not None:
+            try:
+                check_callback_url(request.callback_url, self.config.allowlist)
+            except CallbackRefused as exc:
+                raise PayloadError([str(exc)]) from None
+        rid = request_id(request.source, request.ticket_id, request.action)
+        earlier = [r async for r in self.audit.iter_records(AuditQuery(command_id=rid, kind="ticket"))]
+        phases = [r.entry.data.get("phase") for r in earlier if r.entry.data.get("phase") in ("intake", "queue_failed")]
+        if phases and phases[-1] == "intake":
+            return IntakeResult(rid, duplicate=True)
+        device, matches = await self._resolve(request)
+        now = self.clock()
+        command = self._command(request, rid, device, matches, now)
+        await self.audit.append(self._record(request, command, "intake", matches))
+        message = OutgoingMessage(message_id=rid, body=commands.encode(command), subject="ticket")
+        try:
+            await self.sender.send([message])
+        except Exception as exc:
+            await self.audit.append(self._record(request, command, "queue_failed", matches, error=str(exc)))
+            raise TransientError(f"the request was recorded but could not be queued; send it again: {exc}") from exc
+        return IntakeResult(rid, duplicate=False)
+
+    async def _resolve(self, request: TicketRequest) -> tuple[Device | None, int]:
+        """The tenant object the ticket names; PayloadError when an action needs exactly one and there is not."""
+        ref = request.device
+        try:
+            found = list(await self.graph.find_devices(ref.value))
+        except GraphPermissionError as exc:
+            raise PermanentError(f"the app cannot read devices in Microsoft Graph: {exc}") from exc
+        except GraphError as exc:
+            raise TransientError(f"Microsoft Graph could not be read to find the device: {exc}") from exc
+        if ref.by == "id":
+            found = [d for d in found if d.id.lower() == ref.value.lower()]
+        elif ref.by == "deviceId":
+            found = [d for d in found if (d.device_id or "").lower() == ref.value.lower()]
+        elif ref.by == "name":
+            found = [d for d in found if (d.display_name or "").lower() == ref.value.lower()]
+        if request.action in NEEDS_ONE_DEVICE:
+            if not found:
+                raise PayloadError(
+                    [f"device: {ref.value!r} matches no device in the tenant; {request.action} needs an existing device"]
+                )
+            if len(found) > 1:
+                ids = ", ".join(d.id for d in found[:5])
+                raise PayloadError([f"device: {ref.value!r} matches {len(found)} devices ({ids}); name it by id or deviceId"])
+            return found[0], 1
+        if request.action == "scope_check" and not found and not request.user:
+            raise PayloadError([f"device: {ref.value!r} matches no device, so no owner is known; name the user to check"])
+        local = parse_dsregcmd(request.dsregcmd) if request.dsregcmd else None
+        return choose_device(found, local), len(found)
+
+    def _command(
+        self, request: TicketRequest, rid: str, device: Device | None, matches: int, now: datetime
+    ) -> RemediationCommand:
+        return RemediationCommand(
+            command_id=rid,
+            run_id=f"tickets-{now:%Y-%m-%d}",  # one run per day: the per-run budget caps ticket-driven writes too
+            trigger="ticket",
+            device_object_id=device.id if device else NO_OBJECT_ID,
+            device_id=device.device_id if device else (request.device.value if request.device.by == "deviceId" else None),
+            display_name=device.display_name if device else request.device.value,
+            device_class="ticket",
+            proposed_action=request.action,  # type: ignore[arg-type]
+            evidence={"device_ref": request.device.value, "resolved": device is not None, "matches": matches},
+            snapshot=device,
+            policy_hash=policy_hash(self.config.policy),
+            created_at=now,
+            ticket=TicketRef(
+                source=request.source,
+                ticket_id=request.ticket_id,
+                requested_by=request.requested_by,
+                callback_url=request.callback_url,
+                request_id=rid,
+                dsregcmd=request.dsregcmd,
+                user=request.user,
+            ),
+        )
+
+    @staticmethod
+    def _record(
+        request: TicketRequest, command: RemediationCommand, phase: str, matches: int, error: str | None = None
+    ) -> AuditEntry:
+        data: dict[str, Any] = {
+            "phase": phase,
+            "request_id": command.command_id,
+            "source": request.source,
+            "ticket_id": request.ticket_id,
+            "requested_by": request.requested_by,
+            "user": request.user,
+            "device_ref": request.device.value,
+            "resolved": command.device_object_id != NO_OBJECT_ID,
+            "matches": matches,
+            "callback_url": request.callback_url,
+            "dsregcmd_chars": len(request.dsregcmd) if request.dsregcmd else 0,
+        }
+        if error:
+            data["error"] = error
+        return AuditEntry(
+            kind="ticket",
+            run_id=command.run_id,
+            command_id=command.command_id,
+            ticket=request.ticket_id,
+            device_object_id=command.device_object_id,
+            device_id=command.device_id,
+            display_name=command.display_name,
+            action=request.action,
+            actor=request.requested_by,
+            reason=f"{request.source} ticket {request.ticket_id}: {request.action} requested"
+            + ("" if phase == "intake" else f" ({phase})"),
+            data=data,
+        )

@@ -1,0 +1,157 @@
+"""What a ticket asks for, validated: the generic JSON schema every adapter maps into.
+
+Generic payload (unknown fields are ignored):
+
+    {"ticket_id": "INC-42", "device": "DESKTOP-1" | {"name"|"id"|"deviceId": "..."},
+     "action": "diagnose" | "scope_check" | "notify" | "disable" | "delete", "requested_by": "ana@contoso.com",
+     "user": "optional UPN or object id", "dsregcmd": "optional dsregcmd /status text",
+     "callback_url": "optional https URL on an allowlisted host"}
+
+Every problem is collected and reported at once, each naming the field and what to fix.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import msgspec
+
+from shared.diagnosis import DsregcmdParseError, parse_dsregcmd
+from shared.errors import JanitorError
+
+ACTIONS = ("diagnose", "scope_check", "notify", "disable", "delete")
+SOURCES = ("generic", "jira", "servicenow")
+MAX_BODY_BYTES = 256 * 1024
+MAX_DSREGCMD_CHARS = 64 * 1024  # real output is 5-20 KB; the command must fit a 256 KB queue message
+MAX_ID_CHARS = 128
+MAX_TEXT_CHARS = 256
+_GUID = re.compile(r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class PayloadError(JanitorError):
+    """The payload cannot be accepted (HTTP 400). `problems` lists each field and what is wrong."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+class PayloadTooLarge(JanitorError):
+    """The body is over the size limit (HTTP 413)."""
+
+
+class DeviceRef(msgspec.Struct, frozen=True):
+    """The device as the ticket named it. `by` says how: any (name, id or deviceId), name, id, deviceId."""
+
+    value: str
+    by: Literal["any", "name", "id", "deviceId"] = "any"
+
+
+class TicketRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """A validated ticket request, whatever system it came from."""
+
+    source: str
+    ticket_id: str
+    device: DeviceRef
+    action: str
+    requested_by: str
+    user: str | None = None
+    dsregcmd: str | None = None
+    callback_url: str | None = None
+
+
+def is_guid(value: str) -> bool:
+    return bool(_GUID.match(value.strip()))
+
+
+def _text(problems: list[str], name: str, value: Any, *, required: bool, limit: int = MAX_TEXT_CHARS) -> str | None:
+    """A short single-line string field (numbers are accepted as their text)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            problems.append(f"{name}: is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        problems.append(f"{name}: must be a string, not {_kind(value)}")
+        return None
+    text = str(value).strip()
+    if len(text) > limit:
+        problems.append(f"{name}: is {len(text)} characters; at most {limit}")
+        return None
+    if _CONTROL.search(text):
+        problems.append(f"{name}: must not contain control characters or line breaks")
+        return None
+    return text
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", bool: "true/false", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _device(problems: list[str], value: Any) -> DeviceRef | None:
+    if isinstance(value, dict):
+        given = [(k, value[k]) for k in ("name", "id", "deviceId") if value.get(k) not in (None, "")]
+        if len(given) != 1:
+            problems.append('device: give exactly one of "name", "id" or "deviceId"')
+            return None
+        by, raw = given[0]
+        text = _text(problems, f"device.{by}", raw, required=True)
+        if text is None:
+            return None
+        if by != "name" and not is_guid(text):
+            problems.append(f"device.{by}: must be a GUID such as 9de5069c-5afe-4c2a-8a33-2f0a7e3d1b11, not {text!r}")
+            return None
+        return DeviceRef(text.strip("{}") if by != "name" else text, by)  # type: ignore[arg-type]
+    text = _text(problems, "device", value, required=True)
+    return DeviceRef(text) if text is not None else None
+
+
+def _dsregcmd(problems: list[str], value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        problems.append(f"dsregcmd: must be the text of `dsregcmd /status`, not {_kind(value)}")
+        return None
+    if len(value) > MAX_DSREGCMD_CHARS:
+        problems.append(
+            f"dsregcmd: is {len(value):,} characters; dsregcmd /status output is far smaller (limit {MAX_DSREGCMD_CHARS:,})"
+        )
+        return None
+    try:
+        parse_dsregcmd(value)
+    except DsregcmdParseError as exc:
+        problems.append(f"dsregcmd: {exc}")
+        return None
+    return value
+
+
+def validate(data: Any, *, source: str) -> TicketRequest:
+    """A TicketRequest from generic-schema data; PayloadError listing every problem otherwise."""
+    if not isinstance(data, dict):
+        raise PayloadError([f"body: must be a JSON object, not {_kind(data)}"])
+    problems: list[str] = []
+    ticket_id = _text(problems, "ticket_id", data.get("ticket_id"), required=True, limit=MAX_ID_CHARS)
+    device = _device(problems, data.get("device"))
+    action_raw = data.get("action")
+    action = _text(problems, "action", action_raw, required=True)
+    if action is not None and action.lower() not in ACTIONS:
+        problems.append(f"action: must be one of {', '.join(ACTIONS)}, not {action!r}")
+        action = None
+    requested_by = _text(problems, "requested_by", data.get("requested_by"), required=True)
+    user = _text(problems, "user", data.get("user"), required=False)
+    dsregcmd = _dsregcmd(problems, data.get("dsregcmd"))
+    callback_url = _text(problems, "callback_url", data.get("callback_url"), required=False, limit=2048)
+    if problems:
+        raise PayloadError(problems)
+    assert ticket_id and device and action and requested_by
+    return TicketRequest(
+        source=source,
+        ticket_id=ticket_id,
+        device=device,
+        action=action.lower(),
+        requested_by=requested_by,
+        user=user,
+        dsregcmd=dsregcmd,
+        callback_url=callback_url,
+    )

@@ -1,0 +1,81 @@
+"""A ticket request's state, read back from the audit log (the only place it is kept).
+
+Records for one request share `command_id` = request id: the intake record (kind "ticket", phase
+"intake"), the worker's terminal "decision", its "ticket" result record (phase "result", with the
+diagnosis or scope check), and callback attempts (phase "callback").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from shared.ports import AuditLog, AuditQuery, AuditRecord
+
+REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def is_request_id(value: str) -> bool:
+    return bool(REQUEST_ID.match(value))
+
+
+def _phase(record: AuditRecord) -> str | None:
+    return record.entry.data.get("phase") if record.entry.kind == "ticket" else None
+
+
+def status_from_records(request_id: str, records: Sequence[AuditRecord]) -> dict[str, Any] | None:
+    """The status document (GET /api/tickets/{id} and the callback body); None when nothing is recorded."""
+    intakes = [r for r in records if _phase(r) in ("intake", "queue_failed")]
+    if not intakes:
+        return None
+    first = next((r for r in intakes if _phase(r) == "intake"), intakes[0])
+    latest_intake = intakes[-1]
+    data = first.entry.data
+    decision = next((r for r in records if r.entry.kind == "decision"), None)
+    result = next((r for r in reversed(records) if _phase(r) == "result"), None)
+    callbacks = [r for r in records if _phase(r) == "callback"]
+    if decision is not None:
+        state = "failed" if decision.entry.decision == "failed" else "completed"
+    elif _phase(latest_intake) == "queue_failed":
+        state = "not_queued"
+    else:
+        state = "queued"
+    doc: dict[str, Any] = {
+        "request_id": request_id,
+        "state": state,
+        "source": data.get("source"),
+        "ticket_id": data.get("ticket_id"),
+        "action": first.entry.action,
+        "requested_by": data.get("requested_by"),
+        "device": {
+            "ref": data.get("device_ref"),
+            "id": first.entry.device_object_id if data.get("resolved") else None,
+            "deviceId": first.entry.device_id,
+            "displayName": first.entry.display_name,
+        },
+        "received_at": first.at.isoformat(),
+        "decision": decision.entry.decision if decision else None,
+        "reason": decision.entry.reason if decision else None,
+        "decided_at": decision.at.isoformat() if decision else None,
+        "diagnosis": result.entry.data.get("diagnosis") if result else None,
+        "scope": result.entry.data.get("scope") if result else None,
+    }
+    if data.get("callback_url"):
+        doc["callback"] = {
+            "attempts": len(callbacks),
+            "delivered": any(r.entry.data.get("ok") for r in callbacks),
+            "last_status": callbacks[-1].entry.data.get("status") if callbacks else None,
+        }
+    return doc
+
+
+async def records_for(audit: AuditLog, request_id: str) -> list[AuditRecord]:
+    return [r async for r in audit.iter_records(AuditQuery(command_id=request_id))]
+
+
+async def ticket_status(audit: AuditLog, request_id: str) -> dict[str, Any] | None:
+    """State and result of a request; None when the id is unknown."""
+    if not is_request_id(request_id):
+        return None
+    return status_from_records(request_id, await records_for(audit, request_id))
