@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTHON313 := $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null || \
 	PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13' | tail -n1) pyenv which python3.13 2>/dev/null)
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean chromium
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@test -n "$(PYTHON313)" || { echo "error: python3.13 not found (install it, or put it on PATH)"; exit 2; }
@@ -19,14 +19,28 @@ tools/node_modules/.installed: tools/package.json
 	cd tools && npm install --no-audit --no-fund --silent
 	@touch $@
 
+# checkov scans infra/*.bicep in the tests; its own venv keeps its dependencies away from the app's pins.
+tools/checkov/.installed: tools/requirements-checkov.txt
+	@test -n "$(PYTHON313)" || { echo "error: python3.13 not found (install it, or put it on PATH)"; exit 2; }
+	@test -x tools/checkov/bin/python || $(PYTHON313) -m venv tools/checkov
+	tools/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r tools/requirements-checkov.txt
+	@touch $@
+
+# Headless Chromium renders the audit report in the tests; installed from Debian only when none is found.
+chromium:
+	@if command -v chromium-headless-shell >/dev/null || command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell >/dev/null; \
+	else echo "error: no headless Chromium; install Debian chromium-headless-shell (or chromium) as root"; exit 2; fi
+
 demo: $(VENV)/.installed
 	$(VENV)/bin/janitor demo
 
-test: $(VENV)/.installed tools/node_modules/.installed
+test: $(VENV)/.installed tools/node_modules/.installed chromium tools/checkov/.installed
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) tools/node_modules .janitor .pytest_cache
+	rm -rf $(VENV) tools/node_modules tools/checkov .janitor .pytest_cache

@@ -51,7 +51,7 @@ async def ticket_status(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.function_name("ticket_callbacks")
-@bp.timer_trigger(schedule="0 */2 * * * *", arg_name="timer", run_on_startup=False)
+@bp.timer_trigger(schedule="%TICKET_CALLBACK_SCHEDULE%", arg_name="timer", run_on_startup=False)
 async def ticket_callbacks(timer: func.TimerRequest) -> None:
     """Deliver finished ticket results to their (allowlisted) callback URLs; failed ones retry next time."""
     deliveries = await shared_service().deliver_callbacks()

@@ -58,6 +58,9 @@ param instanceMemoryMB int = 2048
 @description('Path of the policy YAML inside the deployed package (relative to the app root).')
 param policyPath string
 param scanSchedule string
+
+@description('NCRONTAB of the ticket callback delivery sweep.')
+param ticketCallbackSchedule string = '0 */5 * * * *'
 @allowed([
   'true'
   'false'
@@ -109,6 +112,7 @@ var appSettings = {
   JANITOR_POLICY: policyPath
   JANITOR_KILL_SWITCH: killSwitch
   SCAN_SCHEDULE: scanSchedule
+  TICKET_CALLBACK_SCHEDULE: ticketCallbackSchedule
   CALLBACK_ALLOWLIST: callbackAllowlist
   MAIL_SENDER: mailSender
   WEBHOOK_SECRET: '@Microsoft.KeyVault(SecretUri=${webhookSecretUri})'

@@ -102,9 +102,10 @@ def check_ncrontab(expression: str) -> str | None:
 
 
 def _schedule(env: Mapping[str, str]) -> None:
-    problem = check_ncrontab(settings.require("SCAN_SCHEDULE", env))
-    if problem:
-        raise ConfigError("SCAN_SCHEDULE", problem)
+    for name in ("SCAN_SCHEDULE", "TICKET_CALLBACK_SCHEDULE"):
+        problem = check_ncrontab(settings.require(name, env))
+        if problem:
+            raise ConfigError(name, problem)
 
 
 def _telemetry(env: Mapping[str, str]) -> None:

@@ -1,0 +1,16 @@
+"""GET /api/audit: reviewers' query over the audit log (function key required). Thin: all logic is shared."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from shared import bootstrap
+from shared.audit.http import answer_query
+
+bp = func.Blueprint()
+
+
+@bp.route(route="audit", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def audit_query(req: func.HttpRequest) -> func.HttpResponse:
+    answer = await answer_query(dict(req.params), bootstrap.audit_log)
+    return func.HttpResponse(answer.body, status_code=answer.status, mimetype=answer.mimetype, headers=answer.headers)

@@ -1,0 +1,118 @@
+"""GET /api/audit, called as the Functions host would call it (a func.HttpRequest), on both backends."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import azure.functions as func
+import pytest
+
+from functions.audit_api import audit_query
+from shared.audit import SqliteAuditLog, TableAuditLog
+from shared.audit.codec import RECORD_FIELDS
+from shared.audit.http import CONTINUATION_HEADER
+from shared.ports import AuditLog
+from tests.audit.conftest import START, StepClock, fill
+
+handler = audit_query.build().get_user_function()
+
+
+def _get(**params: str) -> func.HttpRequest:
+    return func.HttpRequest(method="GET", url="http://localhost/api/audit", params=params, body=b"")
+
+
+@pytest.fixture(params=["sqlite", "table"])
+async def configured(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, azurite_table_name: str):
+    """Settings pointing the app at a filled audit log of each backend."""
+    clock = StepClock(START, timedelta(minutes=7))
+    audit: AuditLog
+    if request.param == "sqlite":
+        data_dir = tmp_path / "data"
+        monkeypatch.setenv("JANITOR_DATA_DIR", str(data_dir))
+        audit = SqliteAuditLog(data_dir / "audit.sqlite3", clock=clock)
+    else:
+        azurite = request.getfixturevalue("azurite")
+        monkeypatch.setenv("AUDIT_BACKEND", "table")
+        monkeypatch.setenv("AUDIT_TABLE_CONNECTION_STRING", azurite.connection_string)
+        monkeypatch.setenv("AUDIT_TABLE_NAME", azurite_table_name)
+        audit = TableAuditLog(azurite.connection_string, azurite_table_name, clock=clock)
+    records = await fill(audit)
+    await audit.close()
+    return records
+
+
+def test_the_function_is_a_get_route_behind_a_function_key() -> None:
+    spec = json.loads(audit_query.build().get_function_json())
+    trigger = spec["bindings"][0]
+    found = (trigger["type"], trigger["route"], trigger["methods"], trigger["authLevel"])
+    assert found == ("httpTrigger", "audit", ["GET"], "FUNCTION")
+
+
+async def test_json_pages_follow_the_continuation_header(configured: list) -> None:
+    seen, token = [], None
+    while True:
+        params = {"kind": "decision", "limit": "5", **({"continuation": token} if token else {})}
+        response = await handler(_get(**params))
+        assert response.status_code == 200 and response.mimetype == "application/json"
+        body = json.loads(response.get_body())
+        assert body["count"] == len(body["records"]) <= 5
+        seen.extend(body["records"])
+        token = body["continuation"]
+        assert response.headers.get(CONTINUATION_HEADER) == token
+        if token is None:
+            break
+    expected = [r for r in configured if r.entry.kind == "decision"]
+    assert [item["record_id"] for item in seen] == [r.record_id for r in expected]
+    assert seen[0]["data"] == expected[0].entry.data and seen[0]["hash"] == expected[0].hash
+
+
+async def test_filters_and_csv_format(configured: list) -> None:
+    response = await handler(_get(device="desktop-b2", decision="acted", format="csv", code="ignored-function-key"))
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(response.get_body().decode(), newline="")))
+    assert rows[0] == list(RECORD_FIELDS)
+    expected = [r for r in configured if r.entry.display_name == "desktop-b2" and r.entry.decision == "acted"]
+    assert [row[0] for row in rows[1:]] == [r.record_id for r in expected] and len(expected) == 1
+    window = await handler(_get(**{"from": "2025-03-02T00:00:00Z", "to": "2025-03-02"}))
+    records = json.loads(window.get_body())["records"]
+    assert records and all(item["partition"] == "2025-03-02" for item in records)
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"decision": "maybe"}, "decision"),
+        ({"from": "last tuesday"}, "from"),
+        ({"to": "2020-01-01", "from": "2021-01-01"}, "to"),
+        ({"limit": "100000"}, "limit"),
+        ({"continuation": "garbage"}, "continuation"),
+        ({"format": "xlsx"}, "format"),
+        ({"run": "r1"}, "run"),
+    ],
+)
+async def test_bad_parameters_are_400_naming_the_parameter(params: dict[str, str], parameter: str) -> None:
+    response = await handler(_get(**params))
+    assert response.status_code == 400
+    error = json.loads(response.get_body())["error"]
+    assert error["parameter"] == parameter and repr(parameter) in error["message"]
+
+
+async def test_missing_setting_is_500_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUDIT_BACKEND", "table")
+    response = await handler(_get())
+    assert response.status_code == 500
+    assert "AUDIT_TABLE_ENDPOINT" in json.loads(response.get_body())["error"]["message"]
+
+
+async def test_store_down_is_503_with_retry_after(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("JANITOR_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr("shared.audit.SQLITE_FILE", "file/audit.sqlite3")
+    response = await handler(_get())
+    assert response.status_code == 503 and response.headers["Retry-After"] == "30"
+    assert json.loads(response.get_body())["error"]["code"] == "AuditUnavailable"
