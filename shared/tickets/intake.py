@@ -21,10 +21,11 @@ from shared.diagnosis.gather import NIL_GUID
 from shared.errors import GraphError, GraphPermissionError, PermanentError, TransientError
 from shared.models import Device
 from shared.policy import Policy, load_policy, policy_hash
-from shared.ports import AuditEntry, AuditLog, AuditQuery, GraphPort, OutgoingMessage, QueueSender
+from shared.ports import AuditEntry, AuditLog, GraphPort, OutgoingMessage, QueueSender
 from shared.tickets.adapters import to_request
 from shared.tickets.callbacks import AllowEntry, CallbackRefused, allowlist_from_settings, check_callback_url
 from shared.tickets.payloads import MAX_BODY_BYTES, PayloadError, PayloadTooLarge, TicketRequest
+from shared.tickets.status import records_for
 
 #: device_object_id of a ticket command whose device has no tenant object (diagnose / scope_check only).
 NO_OBJECT_ID = NIL_GUID
@@ -119,7 +120,7 @@ class TicketIntake:
             except CallbackRefused as exc:
                 raise PayloadError([str(exc)]) from None
         rid = request_id(request.source, request.ticket_id, request.action)
-        earlier = [r async for r in self.audit.iter_records(AuditQuery(command_id=rid, kind="ticket"))]
+        earlier = await records_for(self.audit, rid, kind="ticket")
         phases = [r.entry.data.get("phase") for r in earlier if r.entry.data.get("phase") in ("intake", "queue_failed")]
         if phases and phases[-1] == "intake":
             return IntakeResult(rid, duplicate=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.ports import AuditLog, AuditQuery, AuditRecord
@@ -70,8 +71,14 @@ def status_from_records(request_id: str, records: Sequence[AuditRecord]) -> dict
     return doc
 
 
-async def records_for(audit: AuditLog, request_id: str) -> list[AuditRecord]:
-    return [r async for r in audit.iter_records(AuditQuery(command_id=request_id))]
+#: How long a ticket request stays answerable (and idempotent): older records are not read, so Table Storage
+#: queries touch only this many daily partitions instead of the whole table.
+TICKET_RETENTION = timedelta(days=90)
+
+
+async def records_for(audit: AuditLog, request_id: str, *, kind: str | None = None) -> list[AuditRecord]:
+    since = datetime.now(UTC) - TICKET_RETENTION
+    return [r async for r in audit.iter_records(AuditQuery(command_id=request_id, kind=kind, since=since))]
 
 
 async def ticket_status(audit: AuditLog, request_id: str) -> dict[str, Any] | None:
