@@ -17,6 +17,8 @@ from shared.settings import SETTINGS
 
 SAMPLE_FILE = "local.settings.sample.json"
 DEPLOY_DOC = "docs/deploy.md"
+#: Documents that carry the generated settings and permission tables.
+TABLE_DOCS = (DEPLOY_DOC, "README.md")
 
 
 def sample_settings() -> dict[str, object]:
@@ -50,7 +52,7 @@ def with_tables(doc: str) -> str:
     for name, table in (("settings-table", settings_table_markdown()), ("permission-table", permission_table_markdown())):
         pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.DOTALL)
         if not pattern.search(doc):
-            raise ValueError(f"{DEPLOY_DOC} has no <!-- {name}:start --> ... <!-- {name}:end --> markers")
+            raise ValueError(f"the document has no <!-- {name}:start --> ... <!-- {name}:end --> markers")
         doc = pattern.sub(lambda m, t=table: f"{m.group(1)}{t}\n{m.group(2)}", doc)
     return doc
 
@@ -58,7 +60,8 @@ def with_tables(doc: str) -> str:
 def refresh(root: Path) -> list[str]:
     """Rewrite the generated files under `root` that are out of date; returns the ones rewritten."""
     changed = []
-    for name, render in ((SAMPLE_FILE, lambda _: sample_settings_text()), (DEPLOY_DOC, with_tables)):
+    renderers = [(SAMPLE_FILE, lambda _: sample_settings_text()), *((doc, with_tables) for doc in TABLE_DOCS)]
+    for name, render in renderers:
         path = root / name
         current = path.read_text(encoding="utf-8") if path.exists() else ""
         wanted = render(current)

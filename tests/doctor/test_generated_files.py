@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from shared.doctor.platform import LOCAL_HOST_SETTINGS
-from shared.doctor.sample import DEPLOY_DOC, SAMPLE_FILE, sample_settings_text, with_tables
+from shared.doctor.sample import DEPLOY_DOC, SAMPLE_FILE, TABLE_DOCS, sample_settings_text, with_tables
 from shared.settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,9 +41,10 @@ def test_the_cli_prints_the_same_sample():
     assert proc.stdout == sample_settings_text()
 
 
-def test_the_deploy_doc_tables_equal_the_generated_ones():
-    doc = (ROOT / DEPLOY_DOC).read_text(encoding="utf-8")
-    assert doc == with_tables(doc), f"the generated tables in {DEPLOY_DOC} are out of date: {REGENERATE}"
+@pytest.mark.parametrize("name", TABLE_DOCS)
+def test_the_documented_tables_equal_the_generated_ones(name):
+    doc = (ROOT / name).read_text(encoding="utf-8")
+    assert doc == with_tables(doc), f"the generated tables in {name} are out of date: {REGENERATE}"
     for setting in SETTINGS:
         assert f"| `{setting.name}` |" in doc
     assert "| mail device owners | mode: enforce and notify.owners: true |" in doc
