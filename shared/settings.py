@@ -46,7 +46,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JANITOR_POLICY", None, "Path of the policy YAML; safe defaults when unset."),
     Setting("JANITOR_KILL_SWITCH", "false", "true stops every remediation (recorded as blocked)."),
     Setting("SCAN_SCHEDULE", "0 0 2 * * *", "NCRONTAB (6 fields) of the nightly scan."),
-    Setting("TICKET_CALLBACK_SCHEDULE", "0 */5 * * * *", "NCRONTAB of the sweep that delivers finished ticket results to callbacks."),
+    Setting("TICKET_CALLBACK_SCHEDULE", "0 */5 * * * *",
+            "NCRONTAB of the sweep that delivers finished ticket results to callbacks."),
     Setting("WEBHOOK_SECRET", None, "HMAC secret for X-Janitor-Signature (a Key Vault reference in Azure)."),
     Setting("CALLBACK_ALLOWLIST", "", "Comma-separated hosts ticket callbacks may be POSTed to."),
     Setting(

@@ -1,0 +1,102 @@
+"""Turn a failed Graph response into a typed error a person can act on (pure: no I/O).
+
+Used for whole responses and for the inner responses of a $batch alike, so both read the same way.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from shared.errors import GraphError, GraphNotFound, GraphPermissionError, GraphThrottled
+from shared.graph.permissions import missing_permission_hint
+from shared.graph.wire import ErrorDetail
+
+#: Statuses worth another attempt (after Retry-After when Graph sends one).
+RETRYABLE_STATUSES = frozenset({429, 503, 504})
+
+
+class TransientResponse(Exception):
+    """One attempt failed in a way worth retrying; the retry loop decides whether another attempt fits."""
+
+    def __init__(self, error: GraphError, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+def header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    """Case-insensitive header lookup (inner $batch headers are a plain dict)."""
+    if not headers:
+        return None
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    for key, candidate in headers.items():
+        if key.lower() == lowered:
+            return candidate
+    return None
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (a number or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def request_id_of(headers: Mapping[str, str] | None, detail: ErrorDetail | None = None) -> str | None:
+    """Graph's request-id: from the headers, else from the error body's innerError."""
+    found = header(headers, "request-id")
+    if found is None and detail is not None and detail.inner_error is not None:
+        found = detail.inner_error.request_id
+    return found
+
+
+def failure_message(status: int, detail: ErrorDetail, method: str, path: str, *, retry_after: float | None = None) -> str:
+    """What went wrong and what to do, in one sentence. `path` is relative to the API version, without the query."""
+    what = f"{method.upper()} {path}"
+    said = f" Graph said: {detail.message}" if detail.message else ""
+    if status == 403:
+        return f"Graph refused {what}: {missing_permission_hint(method, path)}.{said}"
+    if status == 404:
+        return f"{what}: the object does not exist (deleted, or a wrong id).{said}"
+    if status == 401:
+        return (
+            f"Graph did not accept the token for {what}: check GRAPH_AUTH and AZURE_CLIENT_ID, and that the identity "
+            f"belongs to this tenant.{said}"
+        )
+    if status in RETRYABLE_STATUSES:
+        wait = f" (Retry-After {retry_after:g} s)" if retry_after is not None else ""
+        reason = "throttled" if status == 429 else "was temporarily unavailable for"
+        return f"Graph {reason} {what}{wait}.{said}"
+    if status >= 500:
+        return f"Graph failed {what} with a server error; it is worth retrying later.{said}"
+    return f"Graph rejected {what} as invalid.{said}"
+
+
+def graph_error(
+    status: int, detail: ErrorDetail, request_id: str | None, method: str, path: str, *, retry_after: float | None = None
+) -> GraphError:
+    """The typed error for a failed request (403 names the permission to grant)."""
+    message = failure_message(status, detail, method, path, retry_after=retry_after)
+    kwargs: dict[str, Any] = {"status": status, "code": detail.code, "request_id": request_id}
+    if status == 403:
+        return GraphPermissionError(message, **kwargs)
+    if status == 404:
+        return GraphNotFound(message, **kwargs)
+    if status in RETRYABLE_STATUSES:
+        return GraphThrottled(message, transient=True, **kwargs)
+    return GraphError(message, transient=status >= 500, **kwargs)

@@ -1,0 +1,96 @@
+"""The one owner of the Graph retry budget (tenacity); the SDK's own RetryHandler is switched off.
+
+Retries 429/503/504 (whole responses and inner $batch responses) and transport errors, waiting for
+Retry-After when Graph sends it and exponential backoff with jitter otherwise, bounded both in attempts
+and in total time. When the budget runs out the last error is raised as GraphThrottled (or GraphError for
+an unreachable endpoint) saying how long it tried.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import tenacity
+
+from shared import settings
+from shared.errors import GraphError, GraphThrottled
+from shared.graph.failures import TransientResponse
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard to try one Graph request. Defaults suit a nightly job; tests pass small ones."""
+
+    max_attempts: int = 6
+    max_seconds: float = 300.0
+    backoff_initial: float = 1.0
+    backoff_max: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or self.max_seconds < 0 or self.backoff_initial < 0 or self.backoff_max < 0:
+            raise ValueError(f"invalid retry policy {self!r}: attempts must be >= 1 and times >= 0")
+
+    @classmethod
+    def from_settings(cls, env: Mapping[str, str] | None = None) -> RetryPolicy:
+        return cls(
+            max_attempts=int(settings.number("GRAPH_MAX_ATTEMPTS", env, minimum=1, integer=True)),
+            max_seconds=settings.number("GRAPH_MAX_RETRY_SECONDS", env, minimum=0),
+        )
+
+    def wait_seconds(self, attempt: int, retry_after: float | None) -> float:
+        """Retry-After (plus a little jitter so parallel callers do not return in step), else backoff."""
+        if retry_after is not None:
+            return retry_after + random.uniform(0, min(1.0, 0.1 * retry_after))
+        backoff = self.backoff_initial * 2 ** (attempt - 1)
+        return min(self.backoff_max, backoff + random.uniform(0, self.backoff_initial))
+
+
+def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
+    def wait(state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = exc.retry_after if isinstance(exc, TransientResponse) else None
+        return policy.wait_seconds(state.attempt_number, retry_after)
+
+    return wait
+
+
+def _log_retry(state: tenacity.RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    log.warning("Graph retry %d in %.1f s: %s", state.attempt_number, state.upcoming_sleep, exc)
+
+
+async def with_retries[T](policy: RetryPolicy, attempt: Callable[[], Coroutine[Any, Any, T]], what: str) -> T:
+    """Run `attempt` until it stops raising TransientResponse or the policy's budget is spent.
+
+    `what` ("GET /devices") names the request in the give-up message.
+    """
+    retrying = tenacity.AsyncRetrying(
+        stop=tenacity.stop_after_attempt(policy.max_attempts) | tenacity.stop_before_delay(policy.max_seconds),
+        wait=_wait(policy),
+        retry=tenacity.retry_if_exception_type(TransientResponse),
+        before_sleep=_log_retry,
+        reraise=True,
+    )
+    try:
+        return await retrying(attempt)
+    except TransientResponse as exc:
+        stats = retrying.statistics
+        raise give_up(exc, what, int(stats.get("attempt_number", 1)), float(stats.get("delay_since_first_attempt", 0.0))) from exc
+
+
+def give_up(exc: TransientResponse, what: str, attempts: int, seconds: float) -> GraphError:
+    """The error raised once the retry budget is spent: what failed, how long we tried, what to change."""
+    last = exc.error
+    message = (
+        f"{what} still failing after {attempts} attempt{'s' if attempts != 1 else ''} over {seconds:.1f} s "
+        f"(GRAPH_MAX_ATTEMPTS / GRAPH_MAX_RETRY_SECONDS bound the retries); last error: {last.message.rstrip('.')}. "
+        "It is safe to run again later."
+    )
+    cls = GraphThrottled if isinstance(last, GraphThrottled) else GraphError
+    return cls(message, status=last.status, code=last.code, request_id=last.request_id, transient=True)
