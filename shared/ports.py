@@ -147,6 +147,10 @@ class AuditLog(Protocol):
         """Durably append; raises AuditUnavailable when the store cannot be written."""
         ...
 
+    async def append_many(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        """Append several entries in order, in as few transactions as the store allows."""
+        ...
+
     async def query(self, query: AuditQuery, *, limit: int = 500, continuation: str | None = None) -> AuditPage: ...
 
     def iter_records(self, query: AuditQuery) -> AsyncIterator[AuditRecord]:

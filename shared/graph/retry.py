@@ -16,7 +16,7 @@ from typing import Any
 
 import tenacity
 
-from shared import settings
+from shared import settings, telemetry
 from shared.errors import GraphError, GraphThrottled
 from shared.graph.failures import TransientResponse
 
@@ -60,9 +60,14 @@ def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
     return wait
 
 
-def _log_retry(state: tenacity.RetryCallState) -> None:
-    exc = state.outcome.exception() if state.outcome else None
-    log.warning("Graph retry %d in %.1f s: %s", state.attempt_number, state.upcoming_sleep, exc)
+def _before_retry(what: str) -> Callable[[tenacity.RetryCallState], None]:
+    def note(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, TransientResponse) and exc.error.status == 429:
+            telemetry.count("graph_throttled", endpoint=what)
+        log.warning("Graph retry %d in %.1f s: %s", state.attempt_number, state.upcoming_sleep, exc)
+
+    return note
 
 
 async def with_retries[T](policy: RetryPolicy, attempt: Callable[[], Coroutine[Any, Any, T]], what: str) -> T:
@@ -74,7 +79,7 @@ async def with_retries[T](policy: RetryPolicy, attempt: Callable[[], Coroutine[A
         stop=tenacity.stop_after_attempt(policy.max_attempts) | tenacity.stop_before_delay(policy.max_seconds),
         wait=_wait(policy),
         retry=tenacity.retry_if_exception_type(TransientResponse),
-        before_sleep=_log_retry,
+        before_sleep=_before_retry(what),
         reraise=True,
     )
     try:

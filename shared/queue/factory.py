@@ -8,6 +8,7 @@ up on a message at the same delivery.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 
 from shared import settings
@@ -22,6 +23,10 @@ def backend(env: Mapping[str, str] | None = None) -> str:
     return settings.choice("QUEUE_BACKEND", BACKENDS, env)
 
 
+#: Same as the Service Bus queue's duplicate-detection window (infra/): a scan re-run the same day queues nothing.
+DUPLICATE_WINDOW = timedelta(days=1)
+
+
 def sqlite_path(env: Mapping[str, str] | None = None) -> Path:
     return settings.data_dir(env) / SQLITE_FILE
 
@@ -32,6 +37,7 @@ def open_sqlite(env: Mapping[str, str] | None = None) -> SqliteQueue:
         sqlite_path(env),
         lock_seconds=settings.number("QUEUE_LOCK_SECONDS", env, minimum=0.001),
         max_deliveries=int(settings.number("SERVICEBUS_MAX_DELIVERY_COUNT", env, minimum=1, integer=True)),
+        duplicate_window=DUPLICATE_WINDOW,
     )
 
 

@@ -38,12 +38,7 @@ class AuditWriter:
             group, self._pending = self._pending[: self._max_group], self._pending[self._max_group :]
             flat = [entry for entries, _ in group for entry in entries]
             try:
-                append_many = getattr(self.audit, "append_many", None)
-                if append_many is not None:
-                    await append_many(flat)
-                else:
-                    for entry in flat:
-                        await self.audit.append(entry)
+                await self.audit.append_many(flat)
             except BaseException as exc:
                 for _, future in group:
                     if not future.done():

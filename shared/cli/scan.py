@@ -1,0 +1,91 @@
+"""`janitor scan [--policy FILE] [--json]`: the nightly scan, run once from here with the configured adapters."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from shared.cli._common import run
+from shared.scan import ScanProgress, ScanSummary
+from shared.scan.wiring import run_configured_scan
+
+
+def scan(
+    policy: Annotated[Path | None, typer.Option("--policy", help="Policy YAML (default: JANITOR_POLICY, else defaults).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object and nothing else.")] = False,
+) -> None:
+    """Scan every device, classify, and queue one remediation command per candidate."""
+    console = Console(stderr=True)
+    with _progress(console, enabled=not as_json and console.is_terminal) as progress:
+        summary = run(run_configured_scan(policy_path=policy, trigger="manual", progress=progress))
+    if as_json:
+        sys.stdout.write(json.dumps(summary.to_json()) + "\n")
+    else:
+        print_summary(Console(), summary)
+
+
+@contextmanager
+def _progress(console: Console, *, enabled: bool) -> Iterator[object]:
+    """A rich progress line (phase, pages, devices, devices/s) on a terminal; nothing otherwise."""
+    if not enabled:
+        yield None
+        return
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.fields[pages]:,} pages"),
+        TextColumn("{task.fields[devices]:,} devices"),
+        TextColumn("{task.fields[rate]:,.0f} devices/s"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    task = bar.add_task("listing", pages=0, devices=0, rate=0.0, total=None)
+
+    def update(event: ScanProgress) -> None:
+        rate = event.devices / event.elapsed if event.elapsed > 0 else 0.0
+        bar.update(task, description=event.phase, pages=event.pages, devices=event.devices, rate=rate)
+
+    with bar:
+        yield update
+
+
+def print_summary(console: Console, summary: ScanSummary) -> None:
+    """The run as a readable table: findings per class, proposed actions, and whether the breaker halted it."""
+    table = Table(title=f"Scan {summary.run_id} ({summary.mode} mode)", show_footer=True)
+    table.add_column("class", footer="devices scanned")
+    table.add_column("devices", justify="right", footer=f"{summary.devices_scanned:,}")
+    for name, count in summary.findings.items():
+        table.add_row(name, f"{count:,}")
+    console.print(table)
+    if summary.actions:
+        actions = Table(title="Proposed actions")
+        actions.add_column("action")
+        actions.add_column("commands", justify="right")
+        for name, count in sorted(summary.actions.items()):
+            actions.add_row(name, f"{count:,}")
+        console.print(actions)
+    rate = summary.devices_scanned / summary.seconds if summary.seconds else 0.0
+    console.print(
+        f"{summary.commands_enqueued:,} commands queued; {summary.pages:,} pages in {summary.seconds:.1f} s "
+        f"({rate:,.0f} devices/s); policy {summary.policy_hash}"
+    )
+    if summary.halted:
+        console.print(f"[bold red]HALTED[/]: {summary.halt_reason}")
+        console.print(f"{summary.blocked:,} destructive commands were not queued (blocked decisions are in the audit log).")
+    for note in summary.notes:
+        if note != summary.halt_reason:
+            console.print(f"note: {note}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("scan")(scan)

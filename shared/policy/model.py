@@ -1,0 +1,109 @@
+"""The policy object: what an administrator decided, as frozen typed records.
+
+Every field has a safe default (report mode, conservative thresholds, nothing deleted without opt-in), so
+`Policy()` is the effective policy when no file is given. The JSON Schema shipped next to this module
+(`policy.schema.json`) describes the same keys for editors and for validation; a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+import msgspec
+
+from shared.tags import DEFAULT_ATTRIBUTE
+
+Mode = Literal["report", "enforce"]
+NonWindowsAction = Literal["tag", "delete"]
+PendingAction = Literal["notify", "delete"]
+
+#: Floors the loader refuses to go below (approximateLastSignInDateTime is only rewritten every ~14 days).
+MIN_DISABLE_AFTER_DAYS = 30
+MIN_DELETE_AFTER_DISABLED_DAYS = 14
+
+
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every policy section: immutable, and unknown keys are an error."""
+
+
+class StalePolicy(_Section):
+    disable_after_days: int = 90
+    delete_after_disabled_days: int = 30
+    #: Per-operatingSystem overrides of disable_after_days (matched case-insensitively).
+    platforms: dict[str, int] = {}
+    #: App-only identities cannot disable non-Windows devices: tag them (and notify), or delete them.
+    non_windows_action: NonWindowsAction = "tag"
+
+    def disable_after_days_for(self, operating_system: str | None) -> int:
+        """The stale threshold for a device's platform: its override, else disable_after_days."""
+        if operating_system and self.platforms:
+            wanted = operating_system.strip().lower()
+            for name, days in self.platforms.items():
+                if name.strip().lower() == wanted:
+                    return days
+        return self.disable_after_days
+
+
+class PendingPolicy(_Section):
+    stuck_after_days: int = 14
+    #: notify: tell the on-prem owners how to fix it; delete (opt-in): delete the Entra object once.
+    action: PendingAction = "notify"
+
+
+class ProtectPolicy(_Section):
+    autopilot: bool = True  # cannot be turned off
+    name_patterns: tuple[str, ...] = ()  # globs on displayName, case-insensitive
+    groups: tuple[str, ...] = ()  # group object ids; their (transitive) member devices are never touched
+
+
+class LimitsPolicy(_Section):
+    max_destructive_per_run: int = 500
+    max_destructive_fraction: float = 0.05  # of devices scanned
+    max_destructive_per_day: int = 1000  # across all runs and workers (the worker defers past it)
+
+
+class GatesPolicy(_Section):
+    allow_delete_with_bitlocker_keys: bool = False
+    intune_active_days: int = 30  # an Intune sync this recent blocks a delete
+
+
+class TagPolicy(_Section):
+    attribute: int = DEFAULT_ATTRIBUTE  # extensionAttribute<N> carries the disable tag
+
+
+class NotifyPolicy(_Section):
+    owners: bool = True  # mail the device's registered owners
+    admins: tuple[str, ...] = ()  # mail addresses: breaker halts, digests, on-prem guidance
+    digest: bool = True  # one message per recipient per run instead of one per device
+
+
+class Policy(_Section):
+    """The effective policy. Build it with `load_policy()`; `Policy()` is the safe default."""
+
+    mode: Mode = "report"
+    stale: StalePolicy = StalePolicy()
+    pending: PendingPolicy = PendingPolicy()
+    protect: ProtectPolicy = ProtectPolicy()
+    limits: LimitsPolicy = LimitsPolicy()
+    gates: GatesPolicy = GatesPolicy()
+    tag: TagPolicy = TagPolicy()
+    notify: NotifyPolicy = NotifyPolicy()
+
+    @property
+    def enforce(self) -> bool:
+        """True only when the policy explicitly says `mode: enforce`."""
+        return self.mode == "enforce"
+
+    def to_dict(self) -> dict:
+        """Plain JSON data (lists, dicts, scalars) in declaration order: for `policy show` and the audit log."""
+        return msgspec.json.decode(msgspec.json.encode(self))
+
+
+def policy_hash(policy: Policy) -> str:
+    """Short, stable fingerprint of the effective policy (same settings, same hash; key order ignored).
+
+    Commands and run records carry it, so every decision can be traced to the policy that proposed it.
+    """
+    canonical = msgspec.json.encode(policy, order="sorted")
+    return hashlib.sha256(canonical).hexdigest()[:16]
