@@ -78,7 +78,20 @@ class _DuplicateKey(yaml.MarkedYAMLError):
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one) and aliases.
+
+    Aliases are refused because a policy never needs them and a few nested ones expand exponentially
+    ("billion laughs"): the file is rejected before anything is expanded.
+    """
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _DuplicateKey(
+                problem="YAML aliases (*name) are not supported in a policy; write the value out instead",
+                problem_mark=event.start_mark,
+            )
+        return super().compose_node(parent, index)
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -87,8 +100,10 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
         if key_node.tag == "tag:yaml.org,2002:merge":
             continue
         key = loader.construct_object(key_node, deep=True)
-        if isinstance(key, (list, dict)):
-            continue  # unhashable; reported by the structure check
+        try:
+            hash(key)
+        except TypeError:
+            continue  # unhashable (a list, mapping or set as a key); reported by the structure check
         if key in seen:
             raise _DuplicateKey(problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark)
         seen.add(key)
@@ -108,6 +123,8 @@ def _parse_yaml(text: str) -> tuple[Any, list[Problem]]:
         return None, [Problem("", f"{where}: {what}")]
     except yaml.YAMLError as exc:
         return None, [Problem("", f"not valid YAML: {exc}")]
+    except RecursionError:
+        return None, [Problem("", "YAML nested too deeply for a policy file")]
 
 
 def _join(path: str, key: str | int) -> str:
