@@ -12,7 +12,7 @@ import asyncio
 import json
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,10 +30,11 @@ from shared.audit.chain import (
     record_id,
     seal,
 )
-from shared.audit.codec import decode_continuation, encode_continuation
+from shared.audit.codec import decode_continuation
 from shared.audit.matching import EXACT_FILTERS, device_key, is_empty, partition_range
+from shared.audit.paging import PagedAuditLog, page_of
 from shared.errors import AuditUnavailable
-from shared.ports import AuditEntry, AuditPage, AuditQuery, AuditRecord, ChainBreak
+from shared.ports import AuditEntry, AuditPage, AuditQuery, AuditRecord
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -143,8 +144,10 @@ def _where(query: AuditQuery, after: tuple[str, int] | None) -> tuple[str, list[
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-class SqliteAuditLog:
+class SqliteAuditLog(PagedAuditLog):
     """Append-only, hash-chained audit log in one SQLite file (created on first use)."""
+
+    PAGE_SIZE = 5_000
 
     def __init__(
         self,
@@ -250,27 +253,9 @@ class SqliteAuditLog:
             return [_row_record(row) for row in conn.execute(sql, [*params, limit + 1])]
 
         records = await self._run(work)
-        if len(records) > limit:
-            last = records[limit - 1]
-            return AuditPage(records[:limit], encode_continuation(last.partition, last.seq))
-        return AuditPage(records, None)
-
-    async def iter_records(self, query: AuditQuery) -> AsyncIterator[AuditRecord]:
-        """Every matching record, oldest first, page by page."""
-        token: str | None = None
-        while True:
-            page = await self.query(query, limit=5_000, continuation=token)
-            for record in page.records:
-                yield record
-            if page.continuation is None:
-                return
-            token = page.continuation
+        return page_of(records, limit)
 
     # ------------------------------------------------------------------ verification
-
-    async def verify(self, since: datetime | None = None, until: datetime | None = None) -> list[ChainBreak]:
-        """Walk the chains of the days in [since, until); an empty list means intact."""
-        return (await self.verify_walk(since, until)).finish()
 
     async def verify_walk(self, since: datetime | None = None, until: datetime | None = None) -> ChainWalker:
         """Like verify, but returns the walker (with record and day counts) before `finish()`."""

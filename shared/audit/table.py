@@ -18,7 +18,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -44,10 +44,11 @@ from shared.audit.chain import (
     record_id,
     seal,
 )
-from shared.audit.codec import decode_continuation, encode_continuation
+from shared.audit.codec import decode_continuation
 from shared.audit.matching import DEVICE_FIELDS, EXACT_FILTERS, device_key, is_empty, partition_range
+from shared.audit.paging import PagedAuditLog, page_of
 from shared.errors import AuditUnavailable
-from shared.ports import AuditEntry, AuditPage, AuditQuery, AuditRecord, ChainBreak
+from shared.ports import AuditEntry, AuditPage, AuditQuery, AuditRecord
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ def _filter(query: AuditQuery, after: tuple[str, int] | None) -> str:
     return " and ".join(clauses)
 
 
-class TableAuditLog:
+class TableAuditLog(PagedAuditLog):
     """Append-only, hash-chained audit log in one Azure table.
 
     `account` is a Table endpoint (https://<account>.table.core.windows.net, used with `credential`) or a
@@ -402,27 +403,9 @@ class TableAuditLog:
             return AuditPage([], None)
         except AzureError as exc:
             raise self._unavailable(exc) from exc
-        if len(records) > limit:
-            last = records[limit - 1]
-            return AuditPage(records[:limit], encode_continuation(last.partition, last.seq))
-        return AuditPage(records, None)
-
-    async def iter_records(self, query: AuditQuery) -> AsyncIterator[AuditRecord]:
-        """Every matching record, oldest first, page by page."""
-        token: str | None = None
-        while True:
-            page = await self.query(query, limit=1_000, continuation=token)
-            for record in page.records:
-                yield record
-            if page.continuation is None:
-                return
-            token = page.continuation
+        return page_of(records, limit)
 
     # ------------------------------------------------------------------ verification
-
-    async def verify(self, since: datetime | None = None, until: datetime | None = None) -> list[ChainBreak]:
-        """Walk the chains of the days in [since, until); an empty list means intact."""
-        return (await self.verify_walk(since, until)).finish()
 
     async def verify_walk(self, since: datetime | None = None, until: datetime | None = None) -> ChainWalker:
         """Like verify, but returns the walker (with record and day counts) before `finish()`."""
