@@ -38,7 +38,6 @@ PRT_BLOCK_FIELDS = frozenset(
     )
 )
 
-_SECTION = re.compile(r"^\s*\|\s*(?P<name>[^|]*?)\s*\|\s*$")
 _BORDER = re.compile(r"^\s*\+[-=+]*\+?\s*$")
 # Key: letters first, then letters/digits/spaces/punctuation, up to the first colon (ASCII or full width).
 _FIELD = re.compile(r"^\s*(?P<key>[^\W\d_][\w \-./()']{0,60}?)\s*[:\uff1a](?P<value>.*)$")
@@ -169,6 +168,18 @@ def _guid(value: str | None) -> str | None:
     return value.strip().strip("{}").strip().lower() or None
 
 
+def _section_name(line: str) -> str | None:
+    r"""`| Device State |` -> "Device State"; None when the line is not a section header.
+
+    Plain string checks, not a regular expression: `^\s*\|\s*([^|]*?)\s*\|\s*$` backtracks in cubic time on a
+    line such as "|" followed by thousands of spaces (seconds for 2,000 characters, hours for 64 KB).
+    """
+    text = line.strip()
+    if len(text) < 2 or text[0] != "|" or text[-1] != "|" or "|" in text[1:-1]:
+        return None
+    return text[1:-1].strip()
+
+
 def normalise_code(text: str) -> str:
     """'0x801C03F2' -> '0x801c03f2' (8 hex digits, lowercase)."""
     return "0x" + format(int(text, 16), "08x")
@@ -180,8 +191,8 @@ def decode_text(data: bytes | str) -> str:
         return data.lstrip("\ufeff")
     if len(data) > MAX_BYTES:
         raise DsregcmdParseError(f"input is {len(data):,} bytes; dsregcmd /status output is a few KB (limit {MAX_BYTES:,})")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16").lstrip("\ufeff")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # damaged UTF-16 (odd length, lone surrogates) is replaced, not fatal
+        return data.decode("utf-16", errors="replace").lstrip("\ufeff")
     if data[:200].count(b"\x00") > 20:  # UTF-16 without a BOM
         return data.decode("utf-16-le" if data[1:2] == b"\x00" else "utf-16-be", errors="replace")
     try:
@@ -209,9 +220,9 @@ def parse(data: bytes | str) -> DsregStatus:
     for line in text.splitlines():
         if not line.strip() or _BORDER.match(line):
             continue
-        header = _SECTION.match(line)
-        if header:
-            section = header["name"] or None
+        header = _section_name(line)
+        if header is not None:
+            section = header or None
             block = None
             continue
         match = _FIELD.match(line)

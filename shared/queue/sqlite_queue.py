@@ -269,6 +269,23 @@ class SqliteQueue:
             raise ValueError("dead_letter needs a reason")
         await asyncio.to_thread(self._settle, message, "dead_letter", reason, description or "")
 
+    async def renew_lock(self, message: ReceivedMessage) -> None:
+        """Extend the lock by `lock_seconds` from now (a long handler keeps its message, as Service Bus allows).
+
+        Raises MessageLockLost when the lock already expired: the message may be with another receiver now.
+        """
+        await asyncio.to_thread(self._renew, message)
+
+    def _renew(self, message: ReceivedMessage) -> None:
+        now = self._clock()
+        with self._transaction() as db:
+            renewed = db.execute(
+                "UPDATE messages SET available_at = ? WHERE lock_token = ? AND available_at > ?",
+                (now + self.lock_seconds, message.lock_token, now),
+            ).rowcount
+            if not renewed:
+                raise self._lock_lost(db, message, "renew the lock of")
+
     def _settle(self, message: ReceivedMessage, action: str, reason: str | None, description: str | None) -> None:
         now = self._clock()
         with self._transaction() as db:

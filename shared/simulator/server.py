@@ -70,7 +70,10 @@ def _app(pipeline: Pipeline) -> web.Application:
             await asyncio.sleep(faults.latency_ms / 1000)
         headers = {k.lower(): v for k, v in request.headers.items()}
         client_request_id = headers.get("client-request-id")
-        body = await request.read() if request.can_read_body else None
+        try:
+            body = await request.read() if request.can_read_body else None
+        except ConnectionResetError:  # the client died mid-request (a killed worker): nobody to answer
+            return web.Response(status=400)
         try:
             caller = caller_from(headers.get("authorization"))
         except BadToken as exc:

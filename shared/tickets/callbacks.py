@@ -2,7 +2,8 @@
 
 A callback URL is checked at intake (a ticket naming any other host is refused with 400, so the service
 can never be made to call an internal address) and again at delivery, where the host's resolved addresses
-are checked too: link-local and cloud metadata addresses are refused unless listed as IP literals.
+are checked too: link-local, cloud metadata, unspecified and multicast addresses, and loopback for any name
+but `localhost`, are refused (IPv4 addresses wrapped in IPv6 forms included) unless listed as IP literals.
 
 CALLBACK_ALLOWLIST: comma-separated `host`, `host:port` or `*.domain` (subdomains only). IP literals match
 only when listed exactly; plain http is accepted only for loopback hosts listed explicitly (local tests).
@@ -14,6 +15,7 @@ import asyncio
 import ipaddress
 import json
 import socket
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +27,8 @@ from shared.tickets.signature import HEADER, sign
 
 MAX_URL_CHARS = 2048
 DELIVERY_TIMEOUT_SECONDS = 10.0
+#: Unicode categories never accepted in a callback URL: controls, format characters, separators, surrogates.
+_NOT_IN_URLS = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Zs"})
 #: Addresses a callback must never reach through DNS, whatever the allowlist says about names.
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a) for a in ("169.254.169.254", "168.63.129.16", "100.100.100.200", "fd00:ec2::254")
@@ -98,8 +102,12 @@ def check_callback_url(url: str, allowlist: tuple[AllowEntry, ...]) -> str:
     """The URL when it may be called back; CallbackRefused saying why otherwise."""
     if len(url) > MAX_URL_CHARS:
         raise CallbackRefused(f"callback_url: longer than {MAX_URL_CHARS} characters")
+    url = url.strip()
+    if any(unicodedata.category(char) in _NOT_IN_URLS for char in url):
+        # urlsplit silently drops tabs and line breaks that the HTTP client refuses: parse what will be called
+        raise CallbackRefused("callback_url: must not contain spaces, control or invisible characters")
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         port = parts.port
     except ValueError:
         raise CallbackRefused("callback_url: not a valid URL") from None
@@ -108,6 +116,7 @@ def check_callback_url(url: str, allowlist: tuple[AllowEntry, ...]) -> str:
     if parts.username is not None or parts.password is not None:
         raise CallbackRefused("callback_url: must not carry a user name or password")
     host = parts.hostname.lower().rstrip(".")
+    _same_host_for_the_client(url, host)
     port = port or (443 if parts.scheme == "https" else 80)
     if not allowlist:
         raise CallbackRefused("callback_url: callbacks are turned off (CALLBACK_ALLOWLIST is empty); omit callback_url")
@@ -119,7 +128,20 @@ def check_callback_url(url: str, allowlist: tuple[AllowEntry, ...]) -> str:
     loopback = host == "localhost" or (address is not None and address.is_loopback)
     if parts.scheme == "http" and not loopback:
         raise CallbackRefused("callback_url: must use https:// (plain http is accepted only for an allowlisted loopback host)")
-    return url.strip()
+    return url
+
+
+def _same_host_for_the_client(url: str, host: str) -> None:
+    """The HTTP client that will call the URL must read the same host the checks read (no parser differential:
+    fullwidth dots, empty labels, IDN forms): otherwise the URL is refused at intake."""
+    import httpx
+
+    try:
+        seen = httpx.URL(url).host.lower().rstrip(".")
+    except httpx.InvalidURL:
+        raise CallbackRefused("callback_url: the HTTP client cannot call this URL") from None
+    if seen != host:
+        raise CallbackRefused(f"callback_url: host {host!r} is read as {seen!r} by the HTTP client; give the host in ASCII")
 
 
 async def _resolved_addresses(host: str, port: int) -> set[Any]:
@@ -127,8 +149,40 @@ async def _resolved_addresses(host: str, port: int) -> set[Any]:
     return {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
 
 
+#: IPv6 prefixes that carry an IPv4 address in their last 32 bits (IPv4-compatible, NAT64).
+_IPV4_IN_LAST_32 = (ipaddress.ip_network("::/96"), ipaddress.ip_network("64:ff9b::/96"))
+
+
+def _addresses_behind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[Any]:
+    """The address and the IPv4 address an IPv6 form wraps (mapped, compatible, NAT64, 6to4, Teredo), if any."""
+    found: list[Any] = [address]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            found.append(address.ipv4_mapped)
+        if address.sixtofour is not None:
+            found.append(address.sixtofour)
+        if address.teredo is not None:
+            found.extend(address.teredo)
+        if any(address in net for net in _IPV4_IN_LAST_32) and int(address) & 0xFFFFFFFF:
+            found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
+
+
+def refused_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address, host: str) -> str | None:
+    """Why a callback to `host` may not connect to `address` (a DNS answer), or None when it may."""
+    for candidate in _addresses_behind(address):
+        if candidate.is_link_local or candidate in METADATA_ADDRESSES:
+            return "a link-local/metadata address"
+        if candidate.is_unspecified or candidate.is_multicast:
+            return "an unspecified or multicast address"
+        if candidate.is_loopback and host != "localhost":
+            return "a loopback address (only a host named localhost may be)"
+    return None
+
+
 async def check_resolution(url: str, allowlist: tuple[AllowEntry, ...]) -> None:
-    """At delivery: a listed *name* must not resolve to link-local or metadata addresses (DNS rebinding)."""
+    """At delivery: a listed *name* must not resolve to an address that reaches this machine or the cloud's
+    metadata services (DNS rebinding); see `refused_address`."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if _ip(host) is not None:
@@ -138,8 +192,9 @@ async def check_resolution(url: str, allowlist: tuple[AllowEntry, ...]) -> None:
     except OSError as exc:
         raise CallbackRefused(f"callback host {host} does not resolve: {exc}") from None
     for address in addresses:
-        if address.is_link_local or address in METADATA_ADDRESSES:
-            raise CallbackRefused(f"callback host {host} resolves to {address}, a link-local/metadata address")
+        why = refused_address(address, host)
+        if why is not None:
+            raise CallbackRefused(f"callback host {host} resolves to {address}, {why}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +235,7 @@ async def deliver(
         response = await http.post(url, content=body, headers=headers, follow_redirects=False)
         error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
         return Delivery(url, response.status_code, error)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL is not an HTTPError
         return Delivery(url, 0, f"{type(exc).__name__}: {exc}")
     finally:
         if owned:

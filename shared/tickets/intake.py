@@ -24,7 +24,7 @@ from shared.policy import Policy, load_policy, policy_hash
 from shared.ports import AuditEntry, AuditLog, GraphPort, OutgoingMessage, QueueSender
 from shared.tickets.adapters import to_request
 from shared.tickets.callbacks import AllowEntry, CallbackRefused, allowlist_from_settings, check_callback_url
-from shared.tickets.payloads import MAX_BODY_BYTES, PayloadError, PayloadTooLarge, TicketRequest
+from shared.tickets.payloads import MAX_BODY_BYTES, MAX_JSON_DEPTH, PayloadError, PayloadTooLarge, TicketRequest
 from shared.tickets.status import records_for
 
 #: device_object_id of a ticket command whose device has no tenant object (diagnose / scope_check only).
@@ -84,10 +84,28 @@ def decode_body(body: bytes) -> Any:
     except UnicodeDecodeError:
         raise PayloadError(["body: is not UTF-8 text"]) from None
     try:
-        return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        where = f" (line {exc.lineno}, column {exc.colno}: {exc.msg})" if isinstance(exc, json.JSONDecodeError) else ""
-        raise PayloadError([f"body: is not valid JSON{where}"]) from None
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PayloadError([f"body: is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"]) from None
+    except RecursionError:
+        raise PayloadError([f"body: is not valid JSON, or is nested deeper than {MAX_JSON_DEPTH} levels"]) from None
+    except ValueError:  # an integer literal of more than 4,300 digits (Python's conversion limit)
+        raise PayloadError(["body: holds a number too long to read (more than 4,300 digits)"]) from None
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise PayloadError([f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels; ticket payloads need far fewer"])
+    return data
+
+
+def _depth(data: Any) -> int:
+    """Nesting depth of decoded JSON, without recursion (the adapters recurse on what passes)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return deepest
 
 
 class TicketIntake:

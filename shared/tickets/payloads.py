@@ -13,6 +13,7 @@ Every problem is collected and reported at once, each naming the field and what 
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any, Literal
 
 import msgspec
@@ -26,8 +27,11 @@ MAX_BODY_BYTES = 256 * 1024
 MAX_DSREGCMD_CHARS = 64 * 1024  # real output is 5-20 KB; the command must fit a 256 KB queue message
 MAX_ID_CHARS = 128
 MAX_TEXT_CHARS = 256
+MAX_JSON_DEPTH = 64  # real Jira/ServiceNow bodies nest a dozen levels; deeper is an attack on the recursion limit
 _GUID = re.compile(r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: Unicode categories a one-line identifier must not contain: controls, format characters (bidi overrides,
+#: zero-width spaces), line/paragraph separators and lone surrogates (which cannot even be stored as UTF-8).
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
 class PayloadError(JanitorError):
@@ -79,10 +83,23 @@ def _text(problems: list[str], name: str, value: Any, *, required: bool, limit: 
     if len(text) > limit:
         problems.append(f"{name}: is {len(text)} characters; at most {limit}")
         return None
-    if _CONTROL.search(text):
-        problems.append(f"{name}: must not contain control characters or line breaks")
+    bad = _first_invisible(text)
+    if bad is not None:
+        position, char = bad
+        problems.append(
+            f"{name}: must not contain control characters, line breaks or invisible/direction-changing characters"
+            f" (U+{ord(char):04X} at character {position + 1})"
+        )
         return None
     return text
+
+
+def _first_invisible(text: str) -> tuple[int, str] | None:
+    """Where the first character an identifier must not contain is, and which; None when there is none."""
+    for position, char in enumerate(text):
+        if unicodedata.category(char) in _INVISIBLE:
+            return position, char
+    return None
 
 
 def _kind(value: Any) -> str:
@@ -112,6 +129,9 @@ def _dsregcmd(problems: list[str], value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         problems.append(f"dsregcmd: must be the text of `dsregcmd /status`, not {_kind(value)}")
+        return None
+    if any("\ud800" <= char <= "\udfff" for char in value):
+        problems.append("dsregcmd: contains an unpaired UTF-16 surrogate (\\ud800-\\udfff escape): not text a device printed")
         return None
     if len(value) > MAX_DSREGCMD_CHARS:
         problems.append(

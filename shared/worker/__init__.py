@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DrainStats", "Handled", "Worker", "WorkerStats", "drain", "open_worker"]
 
+LEASE_FILE = "leases.sqlite"
+
 
 def open_worker(
     env: Mapping[str, str] | None = None,
@@ -35,7 +37,15 @@ def open_worker(
     from shared.worker.budget import open_budget
 
     policy = policy or load_policy(None, env=env)
-    kwargs = {"clock": clock} if clock is not None else {}
+    kwargs: dict = {"clock": clock} if clock is not None else {}
+    if settings.choice("QUEUE_BACKEND", ("sqlite", "servicebus"), env) == "sqlite":
+        from shared.worker.lease import SqliteLease
+
+        # several local `janitor work` processes share the embedded queue: a lease per command keeps two
+        # deliveries of one command from acting at once (Service Bus: duplicate detection + lock renewal)
+        kwargs["lease"] = SqliteLease(
+            settings.data_dir(env) / LEASE_FILE, ttl=settings.number("QUEUE_LOCK_SECONDS", env, minimum=0.001)
+        )
     return Worker(
         graph or bootstrap.graph(env),
         audit or bootstrap.audit_log(env),

@@ -1,23 +1,27 @@
 """The command handler: one queue message in, gates walked, an audited action out, one terminal decision.
 
-Flow for a valid command: look for earlier progress in the audit log (a redelivery completes without
-acting twice), re-read the device, run the gates, reserve budget, record an intent, write through Graph,
-record the outcome, record the decision. The audit store being down stops everything before any Graph
-write (TransientError: the message is retried). Invalid messages are recorded and dead-lettered.
+Flow for a valid command: take the command's lease (one delivery at a time, see lease.py), look for
+earlier progress in the audit log (a redelivery completes without acting twice), re-read the device, run
+the gates, reserve budget, record an intent, write through Graph, record the outcome, record the decision.
+The audit store being down stops everything before any Graph write (TransientError: the message is
+retried). Invalid messages are recorded and dead-lettered.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 
-from shared import commands
+from shared import commands, telemetry
 from shared.commands import RemediationCommand
 from shared.errors import AuditUnavailable, GraphError, GraphPermissionError, InvalidCommand, PermanentError, TransientError
 from shared.models import Device
@@ -30,11 +34,19 @@ from shared.worker.actions import DEVICE_WRITES, MAILS, READ_ONLY, planned_actio
 from shared.worker.batching import AuditWriter, DeviceWriter
 from shared.worker.budget import BudgetStore, MemoryBudget
 from shared.worker.gates import Evaluation, GateContext, Reservation, evaluate, finish, needs_budget
+from shared.worker.lease import CommandBusy, CommandLease
 from shared.worker.records import Prior
+
+#: How far back the worker looks for an invalid message's earlier failure record (redeliveries come within days).
+INVALID_LOOKBACK = timedelta(days=14)
+#: How far back a delete of a re-synced pending object is remembered ("re-created by sync: fix on-prem").
+RECREATED_LOOKBACK = timedelta(days=400)
 
 log = logging.getLogger(__name__)
 
 PROTECTED_IDS_TTL = 300.0  # seconds a protected-group membership read is reused
+LEASE_POLL_SECONDS = 0.25  # how often a delivery waiting for a command's lease asks again
+LEASE_WAIT_TTLS = 10  # a delivery waits at most this many lease lifetimes, then the message is retried later
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +88,7 @@ class Worker:
         max_deliveries: int = 10,
         device_writer: DeviceWriter | None = None,
         digest: bool | None = None,
+        lease: CommandLease | None = None,
     ) -> None:
         self.graph = graph
         self.audit = audit
@@ -93,7 +106,11 @@ class Worker:
         # digests need someone to call flush_digests() after a drain; the Functions host sends per device
         self.digest = policy.notify.digest if digest is None else digest
         self._protected: tuple[float, frozenset[str]] | None = None
+        self._protected_refresh = asyncio.Lock()
         self._digest: dict[str, list[Notice]] = {}
+        self.lease = lease
+        self._local: dict[str, tuple[asyncio.Lock, int]] = {}  # command id -> (lock, deliveries using it)
+        self._lease_lost: set[str] = set()
 
     # ------------------------------------------------------------------ entry point
 
@@ -104,24 +121,90 @@ class Worker:
             command = commands.decode(raw)
         except InvalidCommand as exc:
             return await self._invalid(raw, message_id, delivery_count, str(exc))
-        try:
-            handled = await self._handle(command)
-        except AuditUnavailable:
-            raise  # nothing can be recorded, so nothing may be written: retry later
-        except TransientError as exc:
-            if delivery_count < self.max_deliveries:
-                raise
-            handled = await self._decide(
-                command,
-                "failed",
-                command.proposed_action,
-                f"gave up after {delivery_count} deliveries: {exc}",
-                settle="dead_letter",
-            )
-        except PermanentError as exc:
-            handled = await self._decide(command, "failed", command.proposed_action, str(exc), settle="dead_letter")
+        ticket_id = command.ticket.ticket_id if command.ticket else None
+        with telemetry.context(run_id=command.run_id, command_id=command.command_id, ticket_id=ticket_id):
+            handled = await self._handle_exclusively(command, delivery_count)
         self._count(handled)
         return handled
+
+    async def _handle_exclusively(self, command: RemediationCommand, delivery_count: int) -> Handled:
+        async with self._exclusive(command.command_id):  # CommandBusy when another delivery keeps it too long
+            try:
+                handled = await self._handle(command)
+            except AuditUnavailable:
+                raise  # nothing can be recorded, so nothing may be written: retry later
+            except TransientError as exc:
+                if delivery_count < self.max_deliveries:
+                    raise
+                handled = await self._decide(
+                    command,
+                    "failed",
+                    command.proposed_action,
+                    f"gave up after {delivery_count} deliveries: {exc}",
+                    settle="dead_letter",
+                )
+            except PermanentError as exc:
+                handled = await self._decide(command, "failed", command.proposed_action, str(exc), settle="dead_letter")
+        return handled
+
+    # ------------------------------------------------------------------ one delivery per command at a time
+
+    @contextlib.asynccontextmanager
+    async def _exclusive(self, command_id: str) -> AsyncIterator[None]:
+        """Deliveries of one command in this process take turns; across processes the lease decides."""
+        lock, users = self._local.get(command_id, (asyncio.Lock(), 0))
+        self._local[command_id] = (lock, users + 1)
+        try:
+            async with lock:
+                if self.lease is None:
+                    yield
+                else:
+                    async with self._leased(self.lease, command_id):
+                        yield
+        finally:
+            lock, users = self._local[command_id]
+            if users <= 1:
+                del self._local[command_id]
+            else:
+                self._local[command_id] = (lock, users - 1)
+
+    @contextlib.asynccontextmanager
+    async def _leased(self, lease: CommandLease, command_id: str) -> AsyncIterator[None]:
+        holder = uuid.uuid4().hex
+        deadline = time.monotonic() + LEASE_WAIT_TTLS * lease.ttl
+        while not await lease.acquire(command_id, holder):
+            if time.monotonic() > deadline:
+                raise CommandBusy(f"command {command_id} is being handled by another worker; it will be retried")
+            await asyncio.sleep(LEASE_POLL_SECONDS)
+        beat = asyncio.create_task(self._keep_lease(lease, command_id, holder))
+        try:
+            yield
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            self._lease_lost.discard(command_id)
+            try:
+                await lease.release(command_id, holder)
+            except TransientError as exc:  # it expires on its own
+                log.warning("could not release the lease of command %s: %s", command_id, exc)
+
+    async def _keep_lease(self, lease: CommandLease, command_id: str, holder: str) -> None:
+        """Renew until cancelled; a renewal that fails means another delivery may hold it: no write after that."""
+        while True:
+            await asyncio.sleep(lease.ttl / 3)
+            try:
+                kept = await lease.renew(command_id, holder)
+            except TransientError as exc:
+                log.warning("could not renew the lease of command %s: %s", command_id, exc)
+                kept = False
+            if not kept:
+                self._lease_lost.add(command_id)
+                return
+
+    def _check_lease(self, command: RemediationCommand) -> None:
+        if command.command_id in self._lease_lost:
+            raise TransientError(f"lost the lease of command {command.command_id} before writing; it will be retried")
 
     def _count(self, handled: Handled) -> None:
         s = self.stats
@@ -130,6 +213,7 @@ class Worker:
             return
         if handled.decision:
             s.decisions[handled.decision] = s.decisions.get(handled.decision, 0) + 1
+            telemetry.count("decisions", decision=handled.decision, action=handled.action or "none")
         if handled.decision == "acted" and handled.action:
             s.actions[handled.action] = s.actions.get(handled.action, 0) + 1
         if handled.settle == "dead_letter":
@@ -138,19 +222,23 @@ class Worker:
 
     async def _invalid(self, body: bytes, message_id: str, delivery_count: int, problem: str) -> Handled:
         cid = records.invalid_command_id(message_id)
-        if not await self._records(cid):
+        if not await self._records(cid, since=datetime.now(UTC) - INVALID_LOOKBACK):
             await self.audit_writer.append(records.invalid_entry(message_id, delivery_count, problem, body))
         self.stats.dead_lettered += 1
         self.stats.decisions["failed"] = self.stats.decisions.get("failed", 0) + 1
+        telemetry.count("decisions", decision="failed", action="none")
         return Handled("dead_letter", "failed", "none", problem, dead_letter_reason="InvalidCommand")
 
-    async def _records(self, command_id: str) -> list[AuditRecord]:
-        return [r async for r in self.audit.iter_records(AuditQuery(command_id=command_id))]
+    async def _records(self, command_id: str, *, since: datetime) -> list[AuditRecord]:
+        """A command's records. `since` bounds the days read: on Table Storage only those partitions are queried."""
+        return [r async for r in self.audit.iter_records(AuditQuery(command_id=command_id, since=since))]
 
     # ------------------------------------------------------------------ the command
 
     async def _handle(self, command: RemediationCommand) -> Handled:
-        prior = Prior.of(await self._records(command.command_id))
+        # Records are stamped by the audit store's clock; the command's own time may be simulated (demo, tests).
+        since = min(command.created_at, datetime.now(UTC)) - timedelta(days=1)
+        prior = Prior.of(await self._records(command.command_id, since=since))
         if prior.decision is not None:
             entry = prior.decision.entry
             settle = "dead_letter" if entry.decision == "failed" else "complete"
@@ -222,20 +310,24 @@ class Worker:
         groups = self.policy.protect.groups
         if not groups:
             return frozenset()
-        stamp = time.monotonic()
-        if self._protected is None or stamp - self._protected[0] > PROTECTED_IDS_TTL:
-            ids: set[str] = set()
-            for group in groups:
-                ids |= await self.graph.group_device_ids(group)
-            self._protected = (stamp, frozenset(ids))
-        return self._protected[1]
+        if self._protected is not None and time.monotonic() - self._protected[0] <= PROTECTED_IDS_TTL:
+            return self._protected[1]
+        async with self._protected_refresh:  # one read serves every command waiting for it (no stampede)
+            stamp = time.monotonic()
+            if self._protected is None or stamp - self._protected[0] > PROTECTED_IDS_TTL:
+                ids: set[str] = set()
+                for group in groups:
+                    ids |= await self.graph.group_device_ids(group)
+                self._protected = (stamp, frozenset(ids))
+            return self._protected[1]
 
     async def _recreated_from(self, current: Device) -> Mapping[str, Any] | None:
         """Our earlier delete of a device with the same onPremisesSecurityIdentifier (a pending object re-synced)."""
         sid = current.on_premises_security_identifier
         if not sid or not current.display_name:
             return None
-        query = AuditQuery(device=current.display_name, kind="outcome", action="delete")
+        since = datetime.now(UTC) - RECREATED_LOOKBACK
+        query = AuditQuery(device=current.display_name, kind="outcome", action="delete", since=since)
         async for record in self.audit.iter_records(query):
             before = record.entry.data.get("before") or {}
             if (
@@ -470,6 +562,7 @@ class Worker:
             )
         planned = self._planned_calls(command, action, current, now)
         await self.audit_writer.append(records.intent_entry(command, action, gates, planned, current))
+        self._check_lease(command)
 
         result: GraphResult | None = None
         after: Device | None = current

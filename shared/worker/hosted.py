@@ -51,10 +51,19 @@ def process_worker(env: Mapping[str, str] | None = None) -> Worker:
     return worker
 
 
+#: Seconds an invocation waits, message locked (the host renews it), for the audit store to come back before
+#: it gives the message back: each give-back spends one of the queue's MaxDeliveryCount deliveries.
+AUDIT_WAIT_SECONDS = 60.0
+
+
 async def handle_delivery(body: bytes, *, message_id: str, delivery_count: int) -> Handled:
     """Handle one Service Bus delivery; raises to have it retried or, eventually, dead-lettered."""
+    from shared.worker.drain import handle_waiting_for_audit
+
     worker = process_worker()
-    handled = await worker.handle(body, message_id=message_id, delivery_count=delivery_count)
+    handled = await handle_waiting_for_audit(
+        worker, body, message_id=message_id, delivery_count=delivery_count, audit_wait=AUDIT_WAIT_SECONDS
+    )
     if handled.settle == "dead_letter":
         raise DeadLetterRequested(
             f"message {message_id}: {handled.dead_letter_reason}: {handled.reason} "
