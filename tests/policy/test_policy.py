@@ -75,6 +75,7 @@ def test_missing_file_is_a_clear_error(tmp_path):
          "gates.allow_delete_with_bitlocker_keys: must be true or false, not text ('yes please')"),
         ("tag:\n  attribute: 16\n", "tag.attribute: 16 is above the maximum 15"),
         ("notify:\n  admins: [helpdesk]\n", "notify.admins[0]: 'helpdesk' is not a mail address"),
+        ('notify:\n  admins: ["secops@contoso.com\\u202e"]\n', "notify.admins[0]: 'secops@contoso.com\\u202e' is not a mail address"),
         ("pending:\n  action: delete\n  stuck_after_days: 2\n",
          "pending.stuck_after_days: 2 is below the minimum 7 when pending.action is delete"),
         ("stale:\n  disable_after_day: 90\n", "stale.disable_after_day: unknown key (did you mean 'disable_after_days'?)"),
