@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from shared import settings
 from shared.audit.sqlite import SqliteAuditLog
 from shared.errors import ConfigError
+from shared.identity import azure_credential
 
 if TYPE_CHECKING:
     from shared.audit.table import TableAuditLog
@@ -21,18 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["SqliteAuditLog", "TableAuditLog", "open_audit_log"]
 
 SQLITE_FILE = "audit.sqlite3"
-
-
-def _credential(env: Mapping[str, str] | None) -> Any:
-    """Managed identity when AZURE_CLIENT_ID names a user-assigned one, else DefaultAzureCredential."""
-    client_id = settings.get("AZURE_CLIENT_ID", env)
-    if client_id:
-        from azure.identity.aio import ManagedIdentityCredential
-
-        return ManagedIdentityCredential(client_id=client_id)
-    from azure.identity.aio import DefaultAzureCredential
-
-    return DefaultAzureCredential()
 
 
 def open_audit_log(env: Mapping[str, str] | None = None) -> AuditLog:
@@ -54,7 +43,7 @@ def open_audit_log(env: Mapping[str, str] | None = None) -> AuditLog:
             "or, for Azurite only, AUDIT_TABLE_CONNECTION_STRING",
         )
     endpoint = settings.url("AUDIT_TABLE_ENDPOINT", env)
-    return TableAuditLog(endpoint, table, credential=_credential(env))
+    return TableAuditLog(endpoint, table, credential=azure_credential(env))
 
 
 def _check_table_name(name: str) -> None:

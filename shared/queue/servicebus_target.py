@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from shared import settings
 from shared.errors import ConfigError, MessageLockLost, PermanentError, QueueUnavailable
+from shared.identity import azure_credential
 
 if TYPE_CHECKING:
     from azure.servicebus.aio import ServiceBusClient
@@ -92,7 +93,7 @@ class ServiceBusTarget:
         }
         if self.connection_string:
             return ServiceBusClient.from_connection_string(self.connection_string, **options), None
-        credential = _credential(self.client_id)
+        credential = azure_credential(client_id=self.client_id)
         return ServiceBusClient(self.namespace or "", credential, **options), credential
 
 
@@ -124,17 +125,6 @@ def check_connection_string(value: str) -> None:
             f"is only for a local emulator or test broker (UseDevelopmentEmulator=true or a loopback host), not {host!r}; "
             f"in Azure set {NAMESPACE} and grant the managed identity a Service Bus data role",
         )
-
-
-def _credential(client_id: str | None) -> Any:
-    """User-assigned managed identity when AZURE_CLIENT_ID is set, else the default chain (developer logins too)."""
-    if client_id:
-        from azure.identity.aio import ManagedIdentityCredential
-
-        return ManagedIdentityCredential(client_id=client_id)
-    from azure.identity.aio import DefaultAzureCredential
-
-    return DefaultAzureCredential()
 
 
 def translate_error(exc: Exception, target: ServiceBusTarget, doing: str) -> Exception:

@@ -23,6 +23,7 @@ from azure.data.tables.aio import TableClient
 
 from shared import settings
 from shared.errors import TransientError
+from shared.identity import azure_credential
 from shared.worker.gates import Reservation
 
 MAX_RACES = 50
@@ -44,12 +45,8 @@ class TableBudget:
         conn = settings.get("AUDIT_TABLE_CONNECTION_STRING", env)
         if conn:
             return cls(TableClient.from_connection_string(conn, table_name=name))
-        from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
-
         endpoint = settings.url("AUDIT_TABLE_ENDPOINT", env)
-        client_id = settings.get("AZURE_CLIENT_ID", env)
-        credential = ManagedIdentityCredential(client_id=client_id) if client_id else DefaultAzureCredential()
-        return cls(TableClient(endpoint, table_name=name, credential=credential))
+        return cls(TableClient(endpoint, table_name=name, credential=azure_credential(env)))
 
     async def _ensure_table(self) -> None:
         if not self._created:
