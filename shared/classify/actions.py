@@ -6,6 +6,7 @@ mode), never widen it. Destructive actions are the ones the blast-radius breaker
 
 from __future__ import annotations
 
+from shared import tags
 from shared.classify.model import DeviceClass, Finding
 from shared.classify.rules import is_hybrid, is_windows
 from shared.commands import Action
@@ -24,8 +25,15 @@ def _retire(device: Device, policy: Policy) -> Action:
     if is_hybrid(device):
         return "notify_onprem"  # disable/delete in on-prem AD and let sync carry it; never an Entra write
     if not is_windows(device):
-        return "delete" if policy.stale.non_windows_action == "delete" else "tag"
+        if policy.stale.non_windows_action == "delete":
+            return "delete"
+        return "report" if _tagged_by_us(device, policy) else "tag"  # tagged on an earlier night: nothing left to do
     return "disable"
+
+
+def _tagged_by_us(device: Device, policy: Policy) -> bool:
+    attributes = device.extension_attributes
+    return attributes is not None and tags.parse(attributes.get(policy.tag.attribute)) is not None
 
 
 def propose_action(finding: Finding, device: Device, policy: Policy) -> Action | None:

@@ -92,7 +92,7 @@ async def _work(policy_path: Path | None, concurrency: int, until_empty: bool, a
 
 
 async def _close(worker: Any) -> None:
-    for closable in (worker.graph, worker.audit, worker.durable_budget):
+    for closable in (worker.graph, worker.audit, worker.durable_budget, worker.lease):
         close = getattr(closable, "close", None)
         if close is not None:
             await close()

@@ -80,6 +80,11 @@ def _finding(d: Device, policy: Policy = DEFAULT_POLICY, siblings: list[Device] 
         (lambda: device(operating_system="Android", trust_type="Workplace", **STALE), "stale:\n  non_windows_action: delete\n",
          "delete"),
         (lambda: device(operating_system="MacMDM", **STALE), "", "tag"),
+        # tagged on an earlier night: nothing left to do but report it
+        (lambda: device(operating_system="iOS", trust_type="Workplace", extension_attributes=tagged(10, action="tagged"),
+                        **STALE), "", "report"),
+        (lambda: device(operating_system="iOS", trust_type="Workplace", extension_attributes=tagged(10, action="tagged"),
+                        **STALE), "stale:\n  non_windows_action: delete\n", "delete"),
         (lambda: hybrid(**STALE), "", "notify_onprem"),  # hybrid stale: never an Entra write
         (lambda: device(account_enabled=False, extension_attributes=tagged(45)), "", "delete"),
         (lambda: hybrid(alternative_security_ids=[], registration_date_time=days_ago(30)), "", "notify_onprem"),
