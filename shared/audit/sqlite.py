@@ -12,7 +12,6 @@ import asyncio
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +35,7 @@ from shared.audit.matching import EXACT_FILTERS, device_key, is_empty, partition
 from shared.audit.paging import PagedAuditLog, page_of
 from shared.errors import AuditUnavailable
 from shared.ports import AuditEntry, AuditPage, AuditQuery, AuditRecord
+from shared.sqlite_wal import connect_wal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -171,25 +171,14 @@ class SqliteAuditLog(PagedAuditLog):
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Switching a new file to WAL takes a lock the busy handler does not wait for: when several
-            # processes open the same new file at once, retry the set-up until the busy timeout.
-            deadline = time.monotonic() + self._busy_timeout
-            while self._conn is None:
-                conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
-                try:
-                    conn.execute("PRAGMA journal_mode=WAL")
-                    conn.execute("PRAGMA synchronous=FULL")  # an acknowledged append survives power loss
-                    conn.executescript(_SCHEMA)
-                    self._conn = conn
-                except sqlite3.OperationalError as exc:
-                    conn.close()
-                    if "locked" not in str(exc) or time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.02)
-                except BaseException:
-                    conn.close()
-                    raise
+            conn = connect_wal(self.path, timeout=self._busy_timeout)
+            try:
+                conn.execute("PRAGMA synchronous=FULL")  # an acknowledged append survives power loss
+                conn.executescript(_SCHEMA)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
         return self._conn
 
     async def _run[T](self, work: Callable[[sqlite3.Connection], T]) -> T:

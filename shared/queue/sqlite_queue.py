@@ -28,6 +28,7 @@ from typing import Any
 from shared.errors import MessageLockLost
 from shared.ports import DeadLetter, OutgoingMessage, ReceivedMessage
 from shared.queue.outgoing import check_outgoing, scheduled_utc
+from shared.sqlite_wal import connect_wal
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +106,7 @@ class SqliteQueue:
         self._poll_interval = poll_interval
         self._clock = clock
         self._guard = threading.Lock()  # one connection, used from worker threads one at a time
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db: sqlite3.Connection | None = sqlite3.connect(
-            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db: sqlite3.Connection | None = connect_wal(self.path, timeout=busy_timeout)
         # NORMAL (WAL): every commit survives a process crash, SIGKILL included; only a power cut can undo the
         # last commits (a message redelivered, a just-sent one lost until the next scan). FULL fsyncs each commit.
         self._db.execute(f"PRAGMA synchronous={'FULL' if fsync_every_commit else 'NORMAL'}")

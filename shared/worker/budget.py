@@ -18,6 +18,7 @@ from typing import Protocol
 
 from shared import settings
 from shared.errors import TransientError
+from shared.sqlite_wal import connect_wal
 from shared.worker.gates import Reservation
 
 
@@ -71,9 +72,7 @@ class SqliteBudget:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = connect_wal(self.path, timeout=30)
         self._db.execute("CREATE TABLE IF NOT EXISTS counter (key TEXT PRIMARY KEY, used INTEGER NOT NULL)")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS reservation (command_id TEXT PRIMARY KEY, run_key TEXT, day_key TEXT, at TEXT)"

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from shared.errors import TransientError
+from shared.sqlite_wal import connect_wal
 
 
 class CommandBusy(TransientError):
@@ -53,9 +54,7 @@ class SqliteLease:
         self.path = Path(path)
         self.ttl = float(ttl)
         self._clock = clock
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
+        db = connect_wal(self.path, timeout=30)
         db.execute("CREATE TABLE IF NOT EXISTS lease (command_id TEXT PRIMARY KEY, holder TEXT NOT NULL, expires REAL NOT NULL)")
         self._db: sqlite3.Connection | None = db
         self._guard = asyncio.Lock()
