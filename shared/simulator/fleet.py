@@ -428,7 +428,19 @@ class FleetBuilder:
             "edge.unmanaged_null": self._edge_unmanaged_null,
         }
 
-    def _aad_win(self, p: int, archetype: str, cls: str, signin: int, flags: int = 0, name: str | None = None) -> int:
+    def _aad_win(
+        self,
+        p: int,
+        archetype: str,
+        cls: str,
+        signin: int,
+        flags: int = 0,
+        name: str | None = None,
+        *,
+        reg: int | None = None,
+        managed: bool = True,
+    ) -> int:
+        """An Entra joined Windows device; registered before its sign-in unless `reg` says when."""
         return self._add(
             archetype=archetype,
             cls=cls,
@@ -437,24 +449,13 @@ class FleetBuilder:
             trust="AzureAd",
             os="Windows",
             signin=signin,
-            reg=self._reg_before(min(signin, self.now)),
-            **self._windows_extras(signin),
+            reg=self._reg_before(min(signin, self.now)) if reg is None else reg,
+            managed=managed,
+            **self._windows_extras(signin, managed),
         )
 
     def _aad_unmanaged(self, p: int) -> int:
-        signin = self._ago(0, 85)
-        return self._add(
-            archetype="aad_win_unmanaged",
-            cls="unmanaged",
-            flags=0,
-            name=self._name("DESKTOP-", p),
-            trust="AzureAd",
-            os="Windows",
-            signin=signin,
-            reg=self._reg_before(signin),
-            managed=False,
-            **self._windows_extras(signin, managed=False),
-        )
+        return self._aad_win(p, "aad_win_unmanaged", "unmanaged", self._ago(0, 85), managed=False)
 
     def _wp_win(self, p: int, archetype: str, cls: str, signin: int) -> int:
         managed = self.rng.random() < 0.3
@@ -652,17 +653,7 @@ class FleetBuilder:
         return self._aad_win_blank(p, "blank_old", "no_signin_record", reg)
 
     def _aad_win_blank(self, p: int, archetype: str, cls: str, reg: int, flags: int = 0) -> int:
-        return self._add(
-            archetype=archetype,
-            cls=cls,
-            flags=flags,
-            name=self._name("DESKTOP-", p),
-            trust="AzureAd",
-            os="Windows",
-            signin=NULL,
-            reg=reg,
-            **self._windows_extras(NULL),
-        )
+        return self._aad_win(p, archetype, cls, NULL, flags, reg=reg)
 
     def _disabled_other(self, p: int) -> int:
         """Disabled by an administrator (not by us): never a candidate, whatever its age."""
