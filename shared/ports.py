@@ -227,8 +227,20 @@ class GraphPort(Protocol):
 
     async def bitlocker_key_ids(self, device_id: str) -> list[str]: ...
 
+    async def laps_credential_present(self, device_id: str) -> bool:
+        """A Windows LAPS password is stored for this deviceId (GET /directory/deviceLocalCredentials/{id}: 200; 404 = none)."""
+        ...
+
     async def managed_device_last_sync(self, device_id: str) -> datetime | None:
         """lastSyncDateTime of the Intune record for this deviceId; None when not enrolled."""
+        ...
+
+    async def laps_credential_present(self, device_id: str) -> bool:
+        """Whether Entra ID stores a Windows LAPS password for this deviceId (a delete would destroy it).
+
+        GET /directory/deviceLocalCredentials/{deviceId} (metadata only): 200 -> True, 404 -> False; any other
+        failure raises, and the caller must then treat a credential as possibly present.
+        """
         ...
 
     async def user_registered_devices(self, user_id: str) -> list[Device]: ...
