@@ -227,10 +227,6 @@ class GraphPort(Protocol):
 
     async def bitlocker_key_ids(self, device_id: str) -> list[str]: ...
 
-    async def laps_credential_present(self, device_id: str) -> bool:
-        """A Windows LAPS password is stored for this deviceId (GET /directory/deviceLocalCredentials/{id}: 200; 404 = none)."""
-        ...
-
     async def managed_device_last_sync(self, device_id: str) -> datetime | None:
         """lastSyncDateTime of the Intune record for this deviceId; None when not enrolled."""
         ...
