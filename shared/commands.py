@@ -20,7 +20,7 @@ VERSION = 1
 
 Trigger = Literal["nightly", "ticket", "manual"]
 #: What the scan proposes; the worker's gates may narrow it (never widen it).
-Action = Literal["disable", "delete", "tag", "notify", "notify_onprem", "report", "diagnose", "scope_check"]
+Action = Literal["disable", "delete", "tag", "clear_tag", "notify", "notify_onprem", "report", "diagnose", "scope_check"]
 
 
 class TicketRef(msgspec.Struct, frozen=True, kw_only=True):

@@ -164,6 +164,8 @@ def _run_card(run: RunSummary) -> str:
     kv = "".join(f'<span class="kv">{_e(k)}: <b>{_e(v)}</b></span>' for k, v in facts if v is not None)
     why = _e(run.halt_reason or "no reason recorded")
     halted = f' <span class="badge halted">halted</span> <span class="kv">{why}</span>' if run.halted else ""
+    if run.would_halt:
+        halted += f' <span class="badge halted">enforce would halt</span> <span class="kv">{_e(run.would_halt)}</span>'
     findings = run.findings
     chips = (
         '<div class="chips">Findings: '

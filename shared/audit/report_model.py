@@ -54,6 +54,12 @@ class RunSummary:
         return str(reason) if reason else None
 
     @property
+    def would_halt(self) -> str | None:
+        """Report mode only: why an enforce run with the same figures would have halted, and what to raise."""
+        reason = self.scan.get("would_halt")
+        return str(reason) if reason else None
+
+    @property
     def findings(self) -> dict[str, int]:
         found = self.scan.get("findings")
         return {str(k): v for k, v in found.items()} if isinstance(found, Mapping) else {}

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from shared.classify.actions import DESTRUCTIVE, is_destructive, propose_action
+from shared.classify.actions import DEVICE_WRITES, is_device_write, propose_action
 from shared.classify.classify import classify, classify_duplicate, classify_head, classify_tail
 from shared.classify.model import (
     CANDIDATE_CLASSES,
@@ -20,19 +20,28 @@ from shared.classify.model import (
     SiblingIndex,
     newest_index,
 )
-from shared.classify.registration import decode_key, has_x509_key, is_pending
+from shared.classify.registration import (
+    decode_key,
+    has_x509_key,
+    is_hybrid,
+    is_pending,
+    is_registration_unclear,
+    sync_carries,
+)
 from shared.classify.rules import (
     RULES,
     RuleSpec,
     duplicate,
     duplicate_key,
     expired_disabled,
-    is_hybrid,
-    is_windows,
+    hardware_identity,
+    may_be_older_duplicate,
     no_signin_record,
     pending,
     protected,
-    sibling_sign_in,
+    reactivated,
+    registration_unclear,
+    sibling_registered,
     siblings_of,
     stale,
     unmanaged,
@@ -41,7 +50,7 @@ from shared.classify.rules import (
 __all__ = [
     "CANDIDATE_CLASSES",
     "CLASS_NAMES",
-    "DESTRUCTIVE",
+    "DEVICE_WRITES",
     "HEALTHY",
     "MIN_STALE_DAYS",
     "RULES",
@@ -60,18 +69,23 @@ __all__ = [
     "duplicate",
     "duplicate_key",
     "expired_disabled",
+    "hardware_identity",
     "has_x509_key",
-    "is_destructive",
+    "is_device_write",
     "is_hybrid",
     "is_pending",
-    "is_windows",
+    "is_registration_unclear",
+    "may_be_older_duplicate",
     "newest_index",
     "no_signin_record",
     "pending",
     "propose_action",
     "protected",
-    "sibling_sign_in",
+    "reactivated",
+    "registration_unclear",
+    "sibling_registered",
     "siblings_of",
     "stale",
+    "sync_carries",
     "unmanaged",
 ]

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
+from shared.platforms import family
 from shared.policy import Policy
 
 #: Never treat a sign-in younger than this as stale: Graph rewrites the timestamp only every ~14 (+/-5) days.
@@ -25,6 +26,8 @@ class DeviceClass(StrEnum):
 
     PROTECTED = "protected"
     PENDING = "pending"
+    REGISTRATION_UNCLEAR = "registration_unclear"
+    REACTIVATED = "reactivated"
     EXPIRED_DISABLED = "expired_disabled"
     DUPLICATE = "duplicate"
     STALE = "stale"
@@ -57,14 +60,14 @@ HEALTHY = Finding(DeviceClass.HEALTHY)
 
 @dataclass(frozen=True, slots=True)
 class Newest:
-    """The most recent sign-in among the objects that share a duplicate key, and whose it is."""
+    """The most recent registration among the live objects that share a hardware identity, and whose it is."""
 
-    last_sign_in: datetime
+    registered: datetime
     object_id: str
 
 
 class SiblingIndex(Protocol):
-    """Fleet-wide view the duplicate rule needs: newest sign-in per (displayName, trustType) key."""
+    """Fleet-wide view the duplicate rule needs: newest registration per (hardware identity, trustType) key."""
 
     def newest(self, key: str) -> Newest | None: ...
 
@@ -82,17 +85,18 @@ class MappingSiblings:
 
 
 def newest_index(entries: Iterable[tuple[str | None, datetime | None, str]]) -> dict[str, Newest]:
-    """Newest sign-in per key from (key, sign-in, object id) entries; entries without a sign-in do not count.
+    """Newest registration per key from (key, registered, object id) entries; entries without one do not count.
 
-    Ties keep the first seen: a tie never makes a duplicate, so which one is kept does not matter.
+    Ties keep the first seen: the duplicate rule needs the newer object registered strictly after the older
+    one last signed in, so which of two tied objects is kept does not change any verdict.
     """
     newest: dict[str, Newest] = {}
-    for key, signed_in, object_id in entries:
-        if key is None or signed_in is None:
+    for key, registered, object_id in entries:
+        if key is None or registered is None:
             continue
         best = newest.get(key)
-        if best is None or signed_in > best.last_sign_in:
-            newest[key] = Newest(signed_in, object_id)
+        if best is None or registered > best.registered:
+            newest[key] = Newest(registered, object_id)
     return newest
 
 
@@ -136,13 +140,17 @@ class ClassifyContext:
             return None
         return next(p for p in self.policy.protect.name_patterns if fnmatch.fnmatchcase(display_name.lower(), p.lower()))
 
+    def duplicate_inactive_days(self) -> int:
+        """How long a duplicate's older object must have been silent, never below MIN_STALE_DAYS."""
+        return max(self.policy.duplicate.min_inactive_days, MIN_STALE_DAYS)
+
     def stale_days(self, operating_system: str | None) -> int:
         """Stale threshold for a platform, never below MIN_STALE_DAYS."""
         return max(self.policy.stale.disable_after_days_for(operating_system), MIN_STALE_DAYS)
 
     def stale_cutoff(self, operating_system: str | None) -> datetime:
         """Sign-ins (or registrations) before this instant are older than the platform's threshold."""
-        key = operating_system or ""
+        key = family(operating_system)
         cutoff = self._cutoffs.get(key)
         if cutoff is None:
             cutoff = self.now - timedelta(days=self.stale_days(operating_system))

@@ -50,6 +50,8 @@ async def _night(console: Console, title: str, tenant: Any, graph: Any, queue: A
     console.print(decisions_table("decisions", await decision_counts(audit, scan.run_id)))
     if scan.halted:
         console.print(f"[bold red]breaker halted the run:[/] {scan.halt_reason}")
+    if scan.would_halt:
+        console.print(f"[bold yellow]preview:[/] {scan.would_halt}")
     console.print(
         f"{scan.devices_scanned:,} devices scanned, {scan.commands_enqueued:,} commands worked in {seconds:.1f} s; "
         f"{len(tenant.writes) - writes_before:,} device writes, {len(tenant.outbox) - mails_before:,} mails sent"

@@ -81,9 +81,11 @@ def print_summary(console: Console, summary: ScanSummary) -> None:
     )
     if summary.halted:
         console.print(f"[bold red]HALTED[/]: {summary.halt_reason}")
-        console.print(f"{summary.blocked:,} destructive commands were not queued (blocked decisions are in the audit log).")
+        console.print(f"{summary.blocked:,} device-write commands were not queued (blocked decisions are in the audit log).")
+    if summary.would_halt:
+        console.print(f"[bold yellow]PREVIEW[/]: {summary.would_halt}")
     for note in summary.notes:
-        if note != summary.halt_reason:
+        if note not in (summary.halt_reason, summary.would_halt):
             console.print(f"note: {note}")
 
 

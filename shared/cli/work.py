@@ -124,6 +124,8 @@ async def _run(policy_path: Path | None, concurrency: int, as_json: bool) -> Non
     console.print(decisions_table(f"run {result.scan.run_id}: decisions (mode {policy.mode})", counts))
     if result.scan.halted:
         console.print(f"[bold red]breaker halted the run:[/] {result.scan.halt_reason}")
+    if result.scan.would_halt:
+        console.print(f"[bold yellow]preview:[/] {result.scan.would_halt}")
 
 
 def work(

@@ -13,8 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from shared import tags
-from shared.classify import ClassifyContext, DeviceClass, MappingSiblings, Newest, classify, duplicate_key, is_pending
-from shared.classify import sibling_sign_in as _sibling_sign_in
+from shared.classify import ClassifyContext, DeviceClass, classify, is_pending, is_registration_unclear, siblings_of
 from shared.classify.rules import AUTOPILOT_PREFIX
 from shared.diagnosis.catalogue import lookup
 from shared.diagnosis.dsregcmd import DsregStatus
@@ -214,12 +213,7 @@ def _quota_remediation(facts: Facts) -> list[StaleDevice]:
     """The user's devices that count against the quota and the scan would call stale/duplicate/expired."""
     ctx = ClassifyContext(policy=facts.policy, now=facts.now)
     counted = [d for d in facts.user_devices if d.trust_type != "ServerAd" and (facts.device is None or d.id != facts.device.id)]
-    newest: dict[str, Newest] = {}
-    for d in counted:
-        key, seen = duplicate_key(d), _sibling_sign_in(d)
-        if key is not None and seen is not None and (key not in newest or seen > newest[key].last_sign_in):
-            newest[key] = Newest(seen, d.id)
-    ctx = ctx.with_siblings(MappingSiblings(newest))
+    ctx = ctx.with_siblings(siblings_of(counted))
     out = [d for d in counted if classify(d, ctx).device_class in QUOTA_REMEDIATION_CLASSES]
     out.sort(key=lambda d: d.approximate_last_sign_in_date_time or d.registration_date_time or facts.now)
     return [
@@ -390,7 +384,7 @@ def _tenant_object(walk: _Walk) -> None:
         "info",
         f"tenant object {device.display_name or device.id}: trustType {device.trust_type}, "
         f"{'enabled' if device.account_enabled else 'disabled' if device.account_enabled is False else 'enabled state unknown'}"
-        f"{', pending (no registered certificate)' if pending else ''}",
+        f"{', pending (synced, no alternativeSecurityIds: registration never completed)' if pending else ''}",
         id=device.id,
         deviceId=device.device_id,
         trustType=device.trust_type,
@@ -418,6 +412,13 @@ def _tenant_object(walk: _Walk) -> None:
         )
     if pending:
         _pending_object(walk, device)
+    elif is_registration_unclear(device):
+        walk.note(
+            "tenant.registration",
+            "info",
+            "hybrid object with alternativeSecurityIds but no X509 key: not pending by Microsoft's definition; "
+            "registration state unclear from the tenant side (compare with dsregcmd /status on the device)",
+        )
     if device.account_enabled is False:
         tag = _our_tag(device, facts)
         by = f" by entra-janitor on {tag.at:%Y-%m-%d} ({tag.reason})" if tag else ""

@@ -22,6 +22,8 @@ from shared.policy.loader import (
 from shared.policy.model import (
     MIN_DELETE_AFTER_DISABLED_DAYS,
     MIN_DISABLE_AFTER_DAYS,
+    MIN_DUPLICATE_INACTIVE_DAYS,
+    DuplicatePolicy,
     GatesPolicy,
     LimitsPolicy,
     NotifyPolicy,
@@ -37,6 +39,8 @@ __all__ = [
     "DEFAULT_POLICY",
     "MIN_DELETE_AFTER_DISABLED_DAYS",
     "MIN_DISABLE_AFTER_DAYS",
+    "MIN_DUPLICATE_INACTIVE_DAYS",
+    "DuplicatePolicy",
     "GatesPolicy",
     "LimitsPolicy",
     "NotifyPolicy",

@@ -26,6 +26,7 @@ import yaml
 
 from shared import settings
 from shared.errors import PermanentError
+from shared.platforms import FAMILIES
 from shared.policy.model import Policy
 
 #: Keys people expect in a policy that live elsewhere, with where to look instead.
@@ -111,6 +112,23 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+#: Longest integer a policy may spell: its numbers are days and counts. Python refuses to convert (or print)
+#: more than 4,300 digits with a bare ValueError, and a long number would flood the problem list.
+MAX_INT_CHARS = 32
+
+
+def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
+    if len(node.value) > MAX_INT_CHARS:
+        raise _DuplicateKey(
+            problem=f"a number of {len(node.value):,} characters; policy numbers have at most {MAX_INT_CHARS}",
+            problem_mark=node.start_mark,
+        )
+    value: int = loader.construct_yaml_int(node)
+    return value
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def _parse_yaml(text: str) -> tuple[Any, list[Problem]]:
@@ -234,13 +252,18 @@ def _check_schema(data: Any) -> list[Problem]:
 # --------------------------------------------------------------------------- stage 3: semantics
 
 
-def _platform_names_distinct(data: Mapping[str, Any]) -> list[Problem]:
+def _platform_names_known(data: Mapping[str, Any]) -> list[Problem]:
+    """stale.platforms keys are platform families (shared/platforms.py), each named once (case is ignored)."""
     seen: dict[str, str] = {}
     problems = []
     for name in data.get("stale", {}).get("platforms", {}):
         folded = name.strip().lower()
-        if folded in seen:
-            problems.append(Problem(f"stale.platforms.{name}", f"names the same platform as {seen[folded]!r} (case is ignored)"))
+        where = f"stale.platforms.{name}"
+        if folded not in FAMILIES:
+            covers = "; ".join(f"{f} ({', '.join(v) or 'anything else'})" for f, v in FAMILIES.items())
+            problems.append(Problem(where, f"is not a platform family; use one of: {covers}"))
+        elif folded in seen:
+            problems.append(Problem(where, f"names the same platform as {seen[folded]!r} (case is ignored)"))
         seen.setdefault(folded, name)
     return problems
 
@@ -273,7 +296,7 @@ def _no_repeats(section: str, key: str) -> Callable[[Mapping[str, Any]], list[Pr
 
 
 SEMANTIC_CHECKS: tuple[Callable[[Mapping[str, Any]], list[Problem]], ...] = (
-    _platform_names_distinct,
+    _platform_names_known,
     _pending_delete_waits,
     _no_repeats("protect", "groups"),
     _no_repeats("protect", "name_patterns"),

@@ -12,6 +12,7 @@ from typing import Literal
 
 import msgspec
 
+from shared.platforms import family
 from shared.tags import DEFAULT_ATTRIBUTE
 
 Mode = Literal["report", "enforce"]
@@ -21,6 +22,9 @@ PendingAction = Literal["notify", "delete"]
 #: Floors the loader refuses to go below (approximateLastSignInDateTime is only rewritten every ~14 days).
 MIN_DISABLE_AFTER_DAYS = 30
 MIN_DELETE_AFTER_DISABLED_DAYS = 14
+#: A duplicate's older object must have been silent at least this long (Microsoft Learn, "Manage stale
+#: devices": the sign-in timestamp moves only every ~14 (+/-5) days, so nothing younger than 21 days counts).
+MIN_DUPLICATE_INACTIVE_DAYS = 21
 
 
 class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -30,19 +34,24 @@ class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 class StalePolicy(_Section):
     disable_after_days: int = 90
     delete_after_disabled_days: int = 30
-    #: Per-operatingSystem overrides of disable_after_days (matched case-insensitively).
+    #: Per-platform-family overrides of disable_after_days (shared/platforms.py; names case-insensitive).
     platforms: dict[str, int] = {}
     #: App-only identities cannot disable non-Windows devices: tag them (and notify), or delete them.
     non_windows_action: NonWindowsAction = "tag"
 
     def disable_after_days_for(self, operating_system: str | None) -> int:
-        """The stale threshold for a device's platform: its override, else disable_after_days."""
-        if operating_system and self.platforms:
-            wanted = operating_system.strip().lower()
+        """The stale threshold for a device's platform family: its override, else disable_after_days."""
+        if self.platforms:
+            wanted = family(operating_system)
             for name, days in self.platforms.items():
                 if name.strip().lower() == wanted:
                     return days
         return self.disable_after_days
+
+
+class DuplicatePolicy(_Section):
+    #: The older object of a re-joined machine must not have signed in for this many days (floor 21).
+    min_inactive_days: int = 30
 
 
 class PendingPolicy(_Section):
@@ -65,7 +74,8 @@ class LimitsPolicy(_Section):
 
 class GatesPolicy(_Section):
     allow_delete_with_bitlocker_keys: bool = False
-    intune_active_days: int = 30  # an Intune sync this recent blocks a delete
+    intune_active_days: int = 30  # an Intune sync this recent blocks tag, disable and delete
+    allow_delete_with_laps: bool = False  # a Windows LAPS password stored on the object blocks a delete
 
 
 class TagPolicy(_Section):
@@ -83,6 +93,7 @@ class Policy(_Section):
 
     mode: Mode = "report"
     stale: StalePolicy = StalePolicy()
+    duplicate: DuplicatePolicy = DuplicatePolicy()
     pending: PendingPolicy = PendingPolicy()
     protect: ProtectPolicy = ProtectPolicy()
     limits: LimitsPolicy = LimitsPolicy()

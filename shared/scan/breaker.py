@@ -1,8 +1,10 @@
-"""The blast-radius breaker: a pure check of a run's destructive proposals against the policy's limits.
+"""The blast-radius breaker: a pure check of a run's device writes against the policy's limits.
 
-A scan proposing more destructive actions (disable, delete) than `limits.max_destructive_per_run`, or
-more than `limits.max_destructive_fraction` of the devices it scanned, queues none of them: one bad
-threshold or one broken Graph response must not become a mass deletion.
+A scan proposing more device writes (tag, clear_tag, disable, delete; the `limits.max_destructive_*` keys
+keep their names) than `limits.max_destructive_per_run`, or more than `limits.max_destructive_fraction` of
+the devices it scanned, queues none of them in enforce mode: one bad threshold or one broken Graph
+response must not become a mass deletion. In report mode nothing is written anyway, so the run goes on as a
+preview and the verdict says by how much enforce mode would halt and which limit to raise.
 """
 
 from __future__ import annotations
@@ -24,6 +26,29 @@ class BreakerVerdict:
     max_per_run: int
     max_fraction: float
     allowed: int  # the tighter of the two limits for this run
+
+    @property
+    def over_by(self) -> int:
+        """How many proposals past the tighter limit (0 when within both)."""
+        return max(self.destructive - self.allowed, 0)
+
+    def advice(self) -> str:
+        """Which limits to raise (and to what) so that a run with these figures would not halt."""
+        wants: list[str] = []
+        if self.destructive > self.max_per_run:
+            wants.append(f"limits.max_destructive_per_run to at least {self.destructive:,}")
+        needed = self.destructive / self.scanned if self.scanned else 1.0
+        if self.destructive > self.allowed and needed > self.max_fraction:
+            fraction = math.ceil(needed * 10_000) / 10_000
+            wants.append(f"limits.max_destructive_fraction to at least {fraction:g}")
+        return "raise " + " and ".join(wants) if wants else "no limit needs raising"
+
+    def preview(self) -> str:
+        """The report-mode sentence: enforce mode would halt, by how much, and what to raise."""
+        return (
+            f"enforce mode would halt this run: {self.destructive:,} device writes proposed, "
+            f"{self.over_by:,} over the {self.allowed:,} allowed; {self.advice()} (or work the backlog down first)"
+        )
 
     def record(self) -> dict[str, object]:
         return {
@@ -49,6 +74,6 @@ def check_breaker(destructive: int, scanned: int, limits: LimitsPolicy) -> Break
         over.append(f"limits.max_destructive_fraction {fraction:g} of {scanned:,} devices scanned ({by_fraction:,})")
     reason = None
     if over:
-        reason = f"breaker: {destructive:,} destructive actions proposed, more than " + " and ".join(over)
+        reason = f"breaker: {destructive:,} device writes proposed, more than " + " and ".join(over)
     return BreakerVerdict(bool(over), reason, destructive, scanned, limits.max_destructive_per_run,
                           limits.max_destructive_fraction, allowed)

@@ -39,7 +39,7 @@ def device(**changes: Any) -> Device:
         "operating_system": "Windows",
         "operating_system_version": "10.0.22631.3527",
         "is_managed": True,
-        "physical_ids": ["[HWID]:h:6755416654410025"],
+        "physical_ids": [f"[HWID]:h:{6755416654410000 + n}"],  # every device its own hardware unless a test says so
         "alternative_security_ids": [X509],
         "extension_attributes": ExtensionAttributes(),
     }
@@ -48,8 +48,8 @@ def device(**changes: Any) -> Device:
 
 
 def hybrid(**changes: Any) -> Device:
-    """A registered hybrid joined device (has its X509 key)."""
-    return device(trust_type="ServerAd", **changes)
+    """A registered hybrid joined device, synced by Entra Connect (has its X509 key)."""
+    return device(**{"trust_type": "ServerAd", "on_premises_sync_enabled": True, **changes})
 
 
 def tagged(days: float, *, attribute: int = 15, action: str = "disabled") -> ExtensionAttributes:

@@ -14,9 +14,10 @@ from shared.classify import (
     DeviceClass,
     Finding,
     classify,
-    is_destructive,
+    is_device_write,
     propose_action,
     siblings_of,
+    sync_carries,
 )
 from shared.models import AlternativeSecurityId, Device, ExtensionAttributes
 from shared.policy import DEFAULT_POLICY, Policy, parse_policy
@@ -40,16 +41,16 @@ def test_protected_wins_over_everything_else():
 def test_pending_wins_over_stale_and_expired_over_duplicate():
     d = hybrid(alternative_security_ids=[], approximate_last_sign_in_date_time=days_ago(400))
     assert classify(d, CTX).device_class is DeviceClass.PENDING
-    expired = device(display_name="PC-9", account_enabled=False, extension_attributes=tagged(40),
+    expired = device(physical_ids=["[HWID]:h:9"], account_enabled=False, extension_attributes=tagged(40),
                      approximate_last_sign_in_date_time=days_ago(200))
-    newer = device(display_name="PC-9", approximate_last_sign_in_date_time=days_ago(1))
+    newer = device(physical_ids=["[HWID]:h:9"], registration_date_time=days_ago(10))
     ctx = ClassifyContext(Policy(), NOW, siblings=siblings_of([expired, newer]))
     assert classify(expired, ctx).device_class is DeviceClass.EXPIRED_DISABLED
 
 
 def test_duplicate_wins_over_stale_and_unmanaged():
-    old = device(display_name="PC-8", is_managed=False, approximate_last_sign_in_date_time=days_ago(200))
-    new = device(display_name="PC-8", approximate_last_sign_in_date_time=days_ago(3))
+    old = device(physical_ids=["[HWID]:h:8"], is_managed=False, approximate_last_sign_in_date_time=days_ago(200))
+    new = device(physical_ids=["[HWID]:h:8"], registration_date_time=days_ago(100))
     ctx = ClassifyContext(Policy(), NOW, siblings=siblings_of([old, new]))
     assert classify(old, ctx).device_class is DeviceClass.DUPLICATE
     assert classify(old, CTX).device_class is DeviceClass.STALE  # without the fleet view
@@ -85,11 +86,21 @@ def _finding(d: Device, policy: Policy = DEFAULT_POLICY, siblings: list[Device] 
                         **STALE), "", "report"),
         (lambda: device(operating_system="iOS", trust_type="Workplace", extension_attributes=tagged(10, action="tagged"),
                         **STALE), "stale:\n  non_windows_action: delete\n", "delete"),
-        (lambda: hybrid(**STALE), "", "notify_onprem"),  # hybrid stale: never an Entra write
-        (lambda: device(account_enabled=False, extension_attributes=tagged(45)), "", "delete"),
+        (lambda: hybrid(**STALE), "", "notify_onprem"),  # synced hybrid stale: fixed in AD, never an Entra write
+        # hybrid objects sync will never change: the cloud path (used to get "disable it in AD")
+        (lambda: hybrid(on_premises_sync_enabled=False, **STALE), "", "disable"),
+        (lambda: hybrid(on_premises_sync_enabled=None, **STALE), "", "disable"),
+        (lambda: hybrid(operating_system_version="6.3.9600", **STALE), "", "disable"),
+        (lambda: device(account_enabled=False, extension_attributes=tagged(45), **STALE), "", "delete"),
+        (lambda: device(account_enabled=True, extension_attributes=tagged(45), **STALE), "", "clear_tag"),  # re-enabled
+        (lambda: hybrid(alternative_security_ids=[AlternativeSecurityId(type=2, key="!!")], **STALE),
+         "pending:\n  action: delete\n", "report"),  # registration_unclear: never acted on
+        (lambda: device(profile_type="Printer", **STALE), "", None),  # special purpose: protected
         (lambda: hybrid(alternative_security_ids=[], registration_date_time=days_ago(30)), "", "notify_onprem"),
         (lambda: hybrid(alternative_security_ids=[], registration_date_time=days_ago(30)),
          "pending:\n  action: delete\n", "delete"),
+        (lambda: hybrid(alternative_security_ids=[], registration_date_time=days_ago(30), operating_system_version="6.1.7601"),
+         "pending:\n  action: delete\n", "notify_onprem"),  # down-level: never pending-deleted
         (lambda: hybrid(alternative_security_ids=[], registration_date_time=days_ago(3)), "pending:\n  action: delete\n",
          "report"),  # pending, not stuck
         (lambda: device(approximate_last_sign_in_date_time=None, registration_date_time=days_ago(200)), "", "report"),
@@ -107,17 +118,20 @@ def test_proposed_action_per_class(make, policy_yaml, expected):
 def test_duplicates_follow_the_platform_hybrid_non_windows_windows():
     for trust, os, expected in (("AzureAd", "Windows", "disable"), ("ServerAd", "Windows", "notify_onprem"),
                                 ("Workplace", "iOS", "tag")):
-        old = device(display_name=f"D-{trust}", trust_type=trust, operating_system=os,
+        hw = [f"[HWID]:h:{trust}"]
+        old = device(physical_ids=hw, trust_type=trust, operating_system=os, on_premises_sync_enabled=trust == "ServerAd",
                      approximate_last_sign_in_date_time=days_ago(30))
-        new = device(display_name=f"D-{trust}", trust_type=trust, operating_system=os)
+        new = device(physical_ids=hw, trust_type=trust, operating_system=os, on_premises_sync_enabled=trust == "ServerAd",
+                     registration_date_time=days_ago(10))
         finding = _finding(old, siblings=[old, new])
         assert finding.device_class is DeviceClass.DUPLICATE
         assert propose_action(finding, old, Policy()) == expected
 
 
-def test_destructive_means_disable_or_delete():
-    assert is_destructive("disable") and is_destructive("delete")
-    assert not any(is_destructive(a) for a in ("tag", "notify", "notify_onprem", "report", None))
+def test_every_device_write_counts_tags_included():
+    """A tag can move a device in or out of a Conditional Access filter: it counts like a disable."""
+    assert all(is_device_write(a) for a in ("tag", "clear_tag", "disable", "delete"))
+    assert not any(is_device_write(a) for a in ("notify", "notify_onprem", "report", None))
 
 
 # --------------------------------------------------------------------------- properties over random devices
@@ -133,7 +147,10 @@ _devices = st.builds(
     trust_type=st.one_of(st.none(), st.sampled_from(["AzureAd", "ServerAd", "Workplace"])),
     operating_system=st.one_of(st.none(), st.sampled_from(["Windows", "iOS", "Android", "MacMDM"])),
     is_managed=st.one_of(st.none(), st.booleans()),
-    physical_ids=st.lists(st.sampled_from(["[ZTDID]:z", "[HWID]:h", "[GID]:g"]), max_size=2),
+    physical_ids=st.lists(st.sampled_from(["[ZTDID]:z", "[HWID]:h:1", "[HWID]:h:2", "[USER-HWID]:u:1", "[GID]:g"]), max_size=2),
+    operating_system_version=st.sampled_from(["10.0.22631.1", "6.1.7601", None]),
+    on_premises_sync_enabled=st.one_of(st.none(), st.booleans()),
+    profile_type=st.sampled_from([None, "RegisteredDevice", "Printer", "IoT"]),
     alternative_security_ids=st.lists(st.sampled_from([X509, AlternativeSecurityId(type=2, key="!!")]), max_size=2),
     extension_attributes=st.one_of(st.none(), st.just(tagged(60)), st.just(ExtensionAttributes())),
 )
@@ -152,8 +169,24 @@ def test_classification_is_total_and_never_touches_what_it_must_not(fleet):
             assert signed_in is not None and NOW - signed_in > timedelta(days=21)
         if any(p.startswith("[ZTDID]") for p in d.physical_ids) or (d.display_name or "").startswith("KIOSK-"):
             assert finding.device_class is DeviceClass.PROTECTED and action is None
-        if d.trust_type == "ServerAd" and finding.device_class in (DeviceClass.STALE, DeviceClass.DUPLICATE):
-            assert action == "notify_onprem"  # hybrid: never an Entra write
-        if is_destructive(action) and action == "disable":
+        if sync_carries(d) and finding.device_class in (DeviceClass.STALE, DeviceClass.DUPLICATE):
+            assert action == "notify_onprem"  # synced hybrid: fixed in AD, never an Entra write
+        if action == "disable":
             assert (d.operating_system or "").startswith("Windows")
+        if is_device_write(action) and finding.device_class is not DeviceClass.REACTIVATED:
+            assert d.profile_type not in ("Printer", "IoT")
+        if finding.device_class is DeviceClass.DUPLICATE:
+            _assert_real_duplicate(d, fleet)
         assert (action is None) == (not finding.candidate)
+
+
+def _assert_real_duplicate(d: Device, fleet: list[Device]) -> None:
+    """A duplicate is never a shared name: a live newer object of the same hardware registered after it went silent."""
+    signed_in = d.approximate_last_sign_in_date_time
+    assert signed_in is not None and NOW - signed_in >= timedelta(days=21)
+    hardware = {p for p in d.physical_ids if "HWID]" in p}
+    assert any(
+        o.id != d.id and o.trust_type == d.trust_type and o.account_enabled is True and hardware & set(o.physical_ids)
+        and o.registration_date_time is not None and o.registration_date_time > signed_in
+        for o in fleet
+    )

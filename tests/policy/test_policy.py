@@ -51,6 +51,14 @@ def test_missing_file_is_a_clear_error(tmp_path):
         load_policy(tmp_path / "nope.yaml")
 
 
+def test_platform_keys_are_families():
+    """`MacMDM: 180` used to match nothing but Intune Macs; families cover every spelling of the platform."""
+    assert check_policy_text("stale:\n  platforms: {macOS: 180, IOS: 120, android: 90, Linux: 60, other: 365}\n") == []
+    problems = [str(p) for p in check_policy_text("stale:\n  platforms: {MacMDM: 180}\n")]
+    assert len(problems) == 1 and problems[0].startswith("stale.platforms.MacMDM: is not a platform family; use one of: windows")
+    assert "macos (macmdm, macos" in problems[0]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -71,6 +79,8 @@ def test_missing_file_is_a_clear_error(tmp_path):
         ("limits:\n  max_destructive_per_run: lots\n",
          "limits.max_destructive_per_run: must be a whole number, not text ('lots')"),
         ("gates:\n  intune_active_days: 0\n", "gates.intune_active_days: 0 is below the minimum 1"),
+        ("duplicate:\n  min_inactive_days: 7\n", "duplicate.min_inactive_days: 7 is below the minimum 21"),
+        ("gates:\n  allow_delete_with_laps: 1\n", "gates.allow_delete_with_laps: must be true or false, not int 1"),
         ("gates:\n  allow_delete_with_bitlocker_keys: 'yes please'\n",
          "gates.allow_delete_with_bitlocker_keys: must be true or false, not text ('yes please')"),
         ("tag:\n  attribute: 16\n", "tag.attribute: 16 is above the maximum 15"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.policy import parse_policy
+from shared.policy import LimitsPolicy, parse_policy
 from shared.scan import check_breaker
 
 
@@ -27,7 +27,7 @@ def test_halts_only_above_the_tighter_limit(destructive, scanned, halted):
 def test_reason_names_each_limit_exceeded_with_the_numbers():
     both = check_breaker(4_000, 20_000, limits())
     assert both.reason == (
-        "breaker: 4,000 destructive actions proposed, more than limits.max_destructive_per_run 500 and "
+        "breaker: 4,000 device writes proposed, more than limits.max_destructive_per_run 500 and "
         "limits.max_destructive_fraction 0.05 of 20,000 devices scanned (1,000)"
     )
     only_run = check_breaker(600, 1_000_000, limits())
@@ -40,3 +40,16 @@ def test_reason_names_each_limit_exceeded_with_the_numbers():
 def test_zero_per_run_never_lets_a_destructive_action_through():
     assert check_breaker(1, 1_000_000, limits(per_run=0)).halted
     assert not check_breaker(0, 1_000_000, limits(per_run=0)).halted
+
+
+def test_preview_says_by_how_much_and_which_limits_to_raise():
+    limits = LimitsPolicy(max_destructive_per_run=500, max_destructive_fraction=0.05)
+    verdict = check_breaker(1_802, 100_000, limits)
+    assert verdict.halted and verdict.allowed == 500 and verdict.over_by == 1_302
+    assert verdict.advice() == "raise limits.max_destructive_per_run to at least 1,802"
+    assert "1,802 device writes proposed, 1,302 over the 500 allowed" in verdict.preview()
+    both = check_breaker(4_000, 20_000, limits)
+    assert both.advice() == (
+        "raise limits.max_destructive_per_run to at least 4,000 and limits.max_destructive_fraction to at least 0.2"
+    )
+    assert check_breaker(10, 20_000, limits).over_by == 0
