@@ -29,9 +29,10 @@ class ScanSummary:
     actions: dict[str, int] = field(default_factory=dict)  # proposed action -> candidates
     commands_enqueued: int = 0
     destructive_proposed: int = 0
-    blocked: int = 0  # destructive candidates not queued because the breaker halted the run
+    blocked: int = 0  # device-write candidates not queued because the breaker halted the run
     halted: bool = False
     halt_reason: str | None = None
+    would_halt: str | None = None  # report mode: the breaker would have halted an enforce run (what to raise)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
     notes: list[str] = field(default_factory=list)
@@ -64,6 +65,7 @@ class ScanSummary:
             "destructive_proposed": self.destructive_proposed,
             "blocked": self.blocked,
             "breaker": dict(self.breaker),
+            "would_halt": self.would_halt,
             "notes": list(self.notes),
             "admin_notification": dict(self.admin_notification),
         }
