@@ -26,6 +26,14 @@ tools/checkov/.installed: tools/requirements-checkov.txt
 	tools/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r tools/requirements-checkov.txt
 	@touch $@
 
+# Azure's management SDKs: their resource models check every property name in infra/**/*.bicep in the tests
+# (tests/infra/test_azmodels.py); like checkov, their own venv keeps them away from the app's pins.
+tools/azmodels/.installed: tools/requirements-azmodels.txt
+	@test -n "$(PYTHON313)" || { echo "error: python3.13 not found (install it, or put it on PATH)"; exit 2; }
+	@test -x tools/azmodels/bin/python || $(PYTHON313) -m venv tools/azmodels
+	tools/azmodels/bin/python -m pip install --quiet --disable-pip-version-check -r tools/requirements-azmodels.txt
+	@touch $@
+
 # Headless Chromium renders the audit report in the tests; installed from Debian only when none is found.
 chromium:
 	@if command -v chromium-headless-shell >/dev/null || command -v chromium >/dev/null; then :; \
@@ -36,11 +44,11 @@ chromium:
 demo: $(VENV)/.installed
 	$(VENV)/bin/janitor demo
 
-test: $(VENV)/.installed tools/node_modules/.installed chromium tools/checkov/.installed
+test: $(VENV)/.installed tools/node_modules/.installed chromium tools/checkov/.installed tools/azmodels/.installed
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) tools/node_modules tools/checkov .janitor .pytest_cache
+	rm -rf $(VENV) tools/node_modules tools/checkov tools/azmodels .janitor .pytest_cache
