@@ -8,21 +8,25 @@ from __future__ import annotations
 
 from shared.commands import RemediationCommand
 
-#: Least to most invasive. notify and notify_onprem only send mail; tag writes an extensionAttribute.
+#: Least to most invasive. notify and notify_onprem only send mail; clear_tag removes our own tag from the
+#: tag attribute (a write, but one that only undoes ours); tag writes an extensionAttribute.
 RANK: dict[str, int] = {
     "report": 0,
     "diagnose": 0,
     "scope_check": 0,
     "notify": 1,
     "notify_onprem": 1,
-    "tag": 2,
-    "disable": 3,
-    "delete": 4,
+    "clear_tag": 2,
+    "tag": 3,
+    "disable": 4,
+    "delete": 5,
 }
 READ_ONLY = frozenset({"report", "diagnose", "scope_check"})
-DEVICE_WRITES = frozenset({"tag", "disable", "delete"})
-DESTRUCTIVE = frozenset({"disable", "delete"})  # counted against the per-run and per-day budget
+#: Every write to a device object: each one passes the tag-ownership gate and reserves budget (issue 11).
+DEVICE_WRITES = frozenset({"tag", "clear_tag", "disable", "delete"})
+DESTRUCTIVE = frozenset({"disable", "delete"})  # what the platform gate narrows for non-Windows devices
 MAILS = frozenset({"notify", "notify_onprem"})
+#: A ticket cannot ask for clear_tag: the nightly scan decides when our tag no longer holds.
 TICKET_ACTIONS = frozenset({"diagnose", "scope_check", "notify", "disable", "delete"})
 
 
@@ -48,7 +52,9 @@ def class_cap(command: RemediationCommand, policy) -> str:
         return "delete"
     if cls == "pending":
         return "delete" if policy.pending.action == "delete" else "notify_onprem"
-    return "report"  # no_signin_record, unmanaged, healthy, protected, anything unknown
+    if cls == "reactivated":
+        return "clear_tag"  # our tag on a device that signed in after it or is enabled again: remove it, nothing more
+    return "report"  # registration_unclear, no_signin_record, unmanaged, healthy, protected, anything unknown
 
 
 def planned_action(command: RemediationCommand, policy) -> tuple[str, str]:

@@ -2,9 +2,10 @@
 
 A gate sees a `GateContext` (the command, the action so far, the device as Graph shows it now and the
 facts the I/O layer looked up) and answers a `GateResult`: passed, or stopped with a terminal decision
-(blocked, skipped, deferred, dry_run), or passed while narrowing the action (hybrid -> notify the on-prem
-owners; non-Windows -> tag). No gate performs I/O or reads the clock: `now` is in the context.
-The budget gate (7) needs an atomic reservation first, so it is evaluated separately (`budget_gate`).
+(blocked, skipped, deferred, dry_run), or passed while narrowing the action (hybrid that sync carries ->
+notify the on-prem owners; non-Windows -> tag). No gate performs I/O or reads the clock: `now` is in the
+context. The budget gate (7) needs an atomic reservation first, so it is evaluated separately
+(`budget_gate`). Every rule cites its Microsoft source beside the code; docs/safety.md lists them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.classify import ClassifyContext, protected
+from shared.classify.model import as_utc
+from shared.classify.registration import HYBRID_TRUST_TYPE, sync_carries
 from shared.commands import RemediationCommand
 from shared.models import Device
 from shared.policy import Policy
@@ -52,15 +55,20 @@ class GateContext:
     current: Device | None  # the device re-read from Graph now (None: gone)
     protected_ids: frozenset[str] = frozenset()  # object ids of devices in protect.groups
     bitlocker_key_ids: tuple[str, ...] | None = None  # None: not looked up
+    laps_credential: bool | None = None  # a Windows LAPS password stored for the deviceId; None: not looked up
     intune_last_sync: datetime | None = None
     recreated_from: Mapping[str, Any] | None = None  # our earlier delete of the same on-prem SID
     extra: Mapping[str, Any] = field(default_factory=dict)
 
-    def tag(self) -> Tag | None:
-        """Our tag on the current device, if any."""
+    def tag_value(self) -> str | None:
+        """The raw value of the tag attribute on the current device (ours, someone else's, or None)."""
         if self.current is None or self.current.extension_attributes is None:
             return None
-        return parse(self.current.extension_attributes.get(self.policy.tag.attribute))
+        return self.current.extension_attributes.get(self.policy.tag.attribute)
+
+    def tag(self) -> Tag | None:
+        """Our tag on the current device, if any."""
+        return parse(self.tag_value())
 
 
 Gate = Callable[[GateContext], GateResult]
@@ -160,7 +168,49 @@ def state_unchanged(ctx: GateContext) -> GateResult:
         return _stop(name, "skipped", "nothing to do: the device is already disabled")
     if ctx.action == "tag" and tag is not None:
         return _stop(name, "skipped", f"nothing to do: already tagged by entra-janitor on {_iso(tag.at)}")
+    if ctx.action == "clear_tag" and tag is None:
+        return _stop(name, "skipped", "nothing to do: no entra-janitor tag on the device")
     return _ok(name, basis)
+
+
+# --------------------------------------------------------------------------- 2b. tag ownership
+#: How much of a foreign attribute value a reason quotes (values may be up to 1024 characters).
+QUOTE_LIMIT = 64
+
+
+def quote_value(value: str, limit: int = QUOTE_LIMIT) -> str:
+    """A foreign value, safe to show: cut to `limit` characters, then invisible or control characters escaped."""
+    cut = value[:limit]
+    shown = "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in cut)
+    more = f"... ({len(value)} characters)" if len(value) > limit else ""
+    return f'"{shown}"{more}'
+
+
+@gate("tag_ownership", "Device.Read.All")
+def tag_ownership(ctx: GateContext) -> GateResult:
+    """The tag attribute must be empty or hold our own tag before any device write: otherwise blocked.
+
+    Source: Microsoft Learn, "Filter for devices" (Conditional Access) and "Dynamic membership rules for
+    groups": device.extensionAttribute1-15 select devices for Conditional Access policies and dynamic device
+    groups, so overwriting someone else's value can move a device in or out of a policy. No write at all
+    (not even a disable, which would carry our tag) is made to such a device.
+    """
+    name = "tag_ownership"
+    if ctx.action not in DEVICE_WRITES or ctx.current is None:
+        return _ok(name, "no device write")
+    attribute = f"extensionAttribute{ctx.policy.tag.attribute}"
+    value = ctx.tag_value()
+    if not value:
+        return _ok(name, f"{attribute} is empty")
+    if parse(value) is not None:
+        return _ok(name, f"{attribute} holds an entra-janitor tag")
+    return _stop(
+        name,
+        "blocked",
+        f"{attribute} holds {quote_value(value)}, which is not an entra-janitor tag: no write to this device "
+        "(Conditional Access device filters and dynamic device groups may use it; choose another tag.attribute "
+        "or clear the value)",
+    )
 
 
 # --------------------------------------------------------------------------- 3. protection
@@ -185,14 +235,37 @@ def _pending_delete_opt_in(ctx: GateContext) -> bool:
     return ctx.command.device_class == "pending" and ctx.action == "delete" and ctx.policy.pending.action == "delete"
 
 
+def _why_sync_cannot_carry(device: Device) -> str:
+    if device.on_premises_sync_enabled is None:
+        return "never synced (onPremisesSyncEnabled is null)"
+    if device.on_premises_sync_enabled is not True:
+        return "no longer synced (onPremisesSyncEnabled is false)"
+    return f"down-level Windows (operatingSystemVersion {device.operating_system_version})"
+
+
 @gate("hybrid", "Device.Read.All")
 def hybrid(ctx: GateContext) -> GateResult:
-    """Hybrid joined (ServerAd) devices get no Entra write: notify the on-prem owners instead."""
+    """Hybrid joined (ServerAd) devices sync can carry get no Entra write: notify the on-prem owners instead.
+
+    Source: Microsoft Learn, "Manage stale devices in Microsoft Entra ID": synced hybrid Windows 10+ devices
+    are disabled or deleted in on-prem AD and sync carries the change; objects no longer synced and
+    down-level (Windows 7/8.1, version 6.x) hybrid devices must be cleaned up in Entra directly, because sync
+    never carries a change to them: those take the cloud path (disable + tag, delete after grace and gates).
+    """
     name = "hybrid"
-    if ctx.current is None or ctx.current.trust_type != "ServerAd" or ctx.action not in DEVICE_WRITES:
+    dev = ctx.current
+    if dev is None or dev.trust_type != HYBRID_TRUST_TYPE or ctx.action not in DEVICE_WRITES:
         return _ok(name, "not a hybrid device write")
+    if ctx.action == "clear_tag":
+        return _ok(name, "clear_tag only removes entra-janitor's own tag: done in Entra for hybrid objects too")
     if _pending_delete_opt_in(ctx):
         return _ok(name, "pending object (registration never completed) and pending.action is delete (opt-in)")
+    if not sync_carries(dev):
+        return _ok(
+            name,
+            f"hybrid object sync cannot change ({_why_sync_cannot_carry(dev)}): cleaned up in Entra directly "
+            "(disable + tag, delete after the grace period and the delete gates)",
+        )
     return GateResult(
         name,
         True,
@@ -224,7 +297,7 @@ def platform(ctx: GateContext) -> GateResult:
     name = "platform"
     dev = ctx.current
     if dev is None or ctx.action not in DESTRUCTIVE or is_windows(dev.operating_system) or _pending_delete_opt_in(ctx):
-        return _ok(name, "Windows device or no destructive write")
+        return _ok(name, "Windows device, or no disable or delete")
     os_name = dev.operating_system or "unknown OS"
     tag = ctx.tag()
     allowed_delete = ctx.action == "delete" and ctx.policy.stale.non_windows_action == "delete" and tag is not None
@@ -263,26 +336,63 @@ def bitlocker_keys(ctx: GateContext) -> GateResult:
     return _ok(name, "no BitLocker recovery keys stored")
 
 
-@gate("intune_active", "DeviceManagementManagedDevices.Read.All")
-def intune_active(ctx: GateContext) -> GateResult:
-    """An Intune record synced within gates.intune_active_days: blocked (retire it in Intune first)."""
-    name = "intune_active"
+@gate("laps_password", "DeviceLocalCredential.ReadBasic.All")
+def laps_password(ctx: GateContext) -> GateResult:
+    """Deleting a device deletes its Windows LAPS password: blocked unless gates.allow_delete_with_laps.
+
+    Source: Microsoft Learn, "Windows LAPS with Microsoft Entra ID": the local administrator password is
+    stored on the device object and is deleted with it (GET /directory/deviceLocalCredentials/{deviceId},
+    404 = none).
+    """
+    name = "laps_password"
     if ctx.action != "delete":
         return _ok(name, "not a delete")
+    present = ctx.laps_credential
+    if present is None:
+        return _stop(name, "blocked", "Windows LAPS credentials were not looked up: a delete needs that check")
+    if present and not ctx.policy.gates.allow_delete_with_laps:
+        return _stop(name, "blocked", "a Windows LAPS password is stored for this deviceId and would be lost with it")
+    if present:
+        return _ok(name, "Windows LAPS password stored, allowed by gates.allow_delete_with_laps")
+    return _ok(name, "no Windows LAPS password stored")
+
+
+#: The writes a recent Intune check-in blocks (clear_tag is not one: it only removes our own marker).
+INTUNE_BLOCKS = frozenset({"tag", "disable", "delete"})
+
+
+@gate("intune_active", "DeviceManagementManagedDevices.Read.All")
+def intune_active(ctx: GateContext) -> GateResult:
+    """An Intune check-in within gates.intune_active_days blocks tag, disable and delete: retire it in Intune first.
+
+    Source: Microsoft Learn, "Manage stale devices in Microsoft Entra ID": MDM-managed devices are retired in
+    the MDM first, then disabled, then deleted; Intune check-ins go on while the Entra timestamp lags, so a
+    recent one is evidence the device is in use.
+    """
+    name = "intune_active"
+    if ctx.action not in INTUNE_BLOCKS:
+        return _ok(name, f"{ctx.action} is not a tag, disable or delete")
     last = ctx.intune_last_sync
     days = ctx.policy.gates.intune_active_days
     if last is not None and ctx.now - last < timedelta(days=days):
         return _stop(
             name,
             "blocked",
-            f"Intune record synced {_days(ctx.now - last)} days ago (within {days}): retire the device in Intune first",
+            f"the device checked in with Intune {_days(ctx.now - last)} days ago (within gates.intune_active_days "
+            f"= {days}): retire it in Intune first",
         )
     return _ok(name, "no Intune record" if last is None else f"Intune record last synced {_days(ctx.now - last)} days ago")
 
 
 @gate("grace_period", "Device.Read.All")
 def grace_period(ctx: GateContext) -> GateResult:
-    """Deletes only after we disabled (or, non-Windows, tagged) it at least delete_after_disabled_days ago."""
+    """Deletes only after we disabled (or, non-Windows, tagged) it at least delete_after_disabled_days ago.
+
+    Source: Microsoft Learn, "Manage stale devices in Microsoft Entra ID": disable first, delete after a
+    grace period. The tag starts that period only when it is dated after the device's last sign-in: a
+    device that signed in after our tag, or is enabled again, was in use since, so it is never deleted on
+    that tag (the scan clears it: class reactivated).
+    """
     name = "grace_period"
     if ctx.action != "delete":
         return _ok(name, "not a delete")
@@ -294,8 +404,15 @@ def grace_period(ctx: GateContext) -> GateResult:
     windows = dev is not None and is_windows(dev.operating_system)
     if tag is None:
         return _stop(name, "blocked", f"not disabled by entra-janitor: disable it first; deletes follow after {days} days")
+    signed_in = as_utc(dev.approximate_last_sign_in_date_time) if dev and dev.approximate_last_sign_in_date_time else None
+    if signed_in is not None and signed_in >= tag.at:
+        return _stop(
+            name,
+            "blocked",
+            f"signed in after the entra-janitor tag ({_iso(signed_in)} >= {_iso(tag.at)}): never deleted on that tag",
+        )
     if windows and (dev is None or dev.account_enabled is not False):
-        return _stop(name, "blocked", "the device is enabled again: disable it first")
+        return _stop(name, "blocked", "the device is enabled again after entra-janitor disabled it: never deleted on that tag")
     if windows and tag.action != "disabled":
         return _stop(name, "blocked", f"tag says {tag.action!r}, not disabled: disable it first")
     age = ctx.now - tag.at
@@ -322,10 +439,14 @@ class Reservation:
 
 
 def budget_gate(action: str, reservation: Reservation | None) -> GateResult:
-    """Destructive actions per run and per day, shared by every worker: deferred past the limit."""
+    """Device writes (tag, clear_tag, disable, delete) per run and per day, shared by every worker: deferred past the limit.
+
+    Tags are writes too: they can move a device in or out of a Conditional Access filter (issue 11), so they
+    spend the same budget (limits.max_destructive_per_run / _per_day). Mails spend none.
+    """
     name = "budget"
-    if action not in DESTRUCTIVE:
-        return _ok(name, "not destructive: no budget needed")
+    if action not in DEVICE_WRITES:
+        return _ok(name, "not a device write: no budget needed")
     if reservation is None:
         return _stop(name, "deferred", "no budget reservation was made")
     if reservation.granted:
@@ -335,9 +456,9 @@ def budget_gate(action: str, reservation: Reservation | None) -> GateResult:
             f"{reservation.day_used}/{reservation.per_day} today",
         )
     if reservation.scope == "run":
-        why = f"per-run budget of {reservation.per_run} destructive actions used up"
+        why = f"per-run budget of {reservation.per_run} device writes used up"
     else:
-        why = f"daily budget of {reservation.per_day} destructive actions used up"
+        why = f"daily budget of {reservation.per_day} device writes used up"
     return _stop(name, "deferred", f"{why}: deferred; the next nightly scan proposes it again")
 
 
@@ -393,7 +514,8 @@ def finish(evaluation: Evaluation, reservation: Reservation | None, policy: Poli
 
 
 def needs_budget(action: str) -> bool:
-    return action in DESTRUCTIVE
+    """Every device write reserves budget; mails and reads do not."""
+    return action in DEVICE_WRITES
 
 
 def sends_mail(action: str) -> bool:

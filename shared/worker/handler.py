@@ -30,10 +30,10 @@ from shared.policy import Policy
 from shared.ports import AuditEntry, AuditLog, AuditQuery, AuditRecord, GraphPort, GraphResult, Owner
 from shared.tags import Tag
 from shared.worker import records
-from shared.worker.actions import DEVICE_WRITES, MAILS, READ_ONLY, planned_action
+from shared.worker.actions import DEVICE_WRITES, MAILS, READ_ONLY, is_windows, planned_action
 from shared.worker.batching import AuditWriter, DeviceWriter
 from shared.worker.budget import BudgetStore, MemoryBudget
-from shared.worker.gates import Evaluation, GateContext, Reservation, evaluate, finish, needs_budget
+from shared.worker.gates import INTUNE_BLOCKS, Evaluation, GateContext, Reservation, evaluate, finish, needs_budget
 from shared.worker.lease import CommandBusy, CommandLease
 from shared.worker.records import Prior
 
@@ -43,6 +43,9 @@ INVALID_LOOKBACK = timedelta(days=14)
 RECREATED_LOOKBACK = timedelta(days=400)
 
 log = logging.getLogger(__name__)
+
+#: Device writes that send no mail: clear_tag only removes our own marker from a device in use.
+SILENT_WRITES = frozenset({"clear_tag"})
 
 PROTECTED_IDS_TTL = 300.0  # seconds a protected-group membership read is reused
 LEASE_POLL_SECONDS = 0.25  # how often a delivery waiting for a command's lease asks again
@@ -277,16 +280,18 @@ class Worker:
 
     async def _context(self, command: RemediationCommand, action: str, current: Device | None, now: datetime) -> GateContext:
         keys: tuple[str, ...] | None = None
+        laps: bool | None = None
         intune: datetime | None = None
         recreated: Mapping[str, Any] | None = None
+        device_id = current.device_id if current is not None else None
         try:
             protected_ids = await self._protected_ids()
+            # the gates only narrow, so the planned action bounds which facts can matter
+            if action in INTUNE_BLOCKS and device_id:
+                intune = await self.graph.managed_device_last_sync(device_id)
             if action == "delete" and current is not None:
-                if current.device_id:
-                    keys = tuple(await self.graph.bitlocker_key_ids(current.device_id))
-                    intune = await self.graph.managed_device_last_sync(current.device_id)
-                else:
-                    keys = ()
+                keys = tuple(await self.graph.bitlocker_key_ids(device_id)) if device_id else ()
+                laps = await self.graph.laps_credential_present(device_id) if device_id else False
                 if command.device_class == "pending":
                     recreated = await self._recreated_from(current)
         except GraphPermissionError as exc:
@@ -302,6 +307,7 @@ class Worker:
             current=current,
             protected_ids=protected_ids,
             bitlocker_key_ids=keys,
+            laps_credential=laps,
             intune_last_sync=intune,
             recreated_from=recreated,
         )
@@ -429,6 +435,8 @@ class Worker:
         done = False
         if action == "delete":
             done = current is None
+        elif action == "clear_tag":
+            done = current is not None and _tag_of(current, self.policy.tag.attribute) is None
         elif action in ("disable", "tag"):
             tag = _tag_of(current, self.policy.tag.attribute)
             done = (
@@ -473,7 +481,8 @@ class Worker:
 
     def _patch(self, command: RemediationCommand, action: str, now: datetime) -> dict[str, Any]:
         attribute = f"extensionAttribute{self.policy.tag.attribute}"
-        body: dict[str, Any] = {"extensionAttributes": {attribute: self._tag_value(command, action, now)}}
+        value = None if action == "clear_tag" else self._tag_value(command, action, now)
+        body: dict[str, Any] = {"extensionAttributes": {attribute: value}}
         if action == "disable":
             body = {"accountEnabled": False, **body}
         return body
@@ -483,11 +492,11 @@ class Worker:
     ) -> list[dict[str, Any]]:
         oid = command.device_object_id
         calls: list[dict[str, Any]] = []
-        if action in ("disable", "tag"):
+        if action in ("disable", "tag", "clear_tag"):
             calls.append({"method": "PATCH", "url": f"/devices/{oid}", "body": self._patch(command, action, now)})
         elif action == "delete":
             calls.append({"method": "DELETE", "url": f"/devices/{oid}"})
-        if action in MAILS or action in DEVICE_WRITES:
+        if action in MAILS or (action in DEVICE_WRITES and action not in SILENT_WRITES):
             calls.append(
                 {
                     "method": "POST",
@@ -501,7 +510,7 @@ class Worker:
         self, command: RemediationCommand, evaluation: Evaluation, current: Device | None, now: datetime, *, dry_run: bool = False
     ) -> Notice | None:
         action = evaluation.action
-        if action in READ_ONLY:
+        if action in READ_ONLY or action in SILENT_WRITES:
             return None
         owners: list[Owner] = []
         if self.policy.notify.owners and current is not None:
@@ -586,7 +595,7 @@ class Worker:
                 decision, reason = "skipped", "state changed: the device was deleted before the write"
             else:
                 decision, settle = "failed", "dead_letter"
-                reason = f"Graph refused the {action}: {result.error_message or result.error_code or result.status}"
+                reason = _refusal(action, result, current)
         elif action == "delete" and result is not None and result.status == 404:
             reason = "the device was already gone (404): done"
         mail: dict[str, Any] | None = None
@@ -753,11 +762,37 @@ def _applied(device: Device, patch: Mapping[str, Any]) -> Device:
     return msgspec.convert(data, Device)
 
 
+def _non_windows_refusal(action: str, result: GraphResult, current: Device | None) -> bool:
+    """Graph's 400 for an app-only accountEnabled PATCH on a device that is not Windows."""
+    if action != "disable" or result.status != 400:
+        return False
+    said = (result.error_message or "").lower()
+    return "only on windows devices" in said or (current is not None and not is_windows(current.operating_system))
+
+
+def _refusal(action: str, result: GraphResult, current: Device | None) -> str:
+    """Why a write failed for good, in words that point at what can help (never a permission that would not).
+
+    Source: Microsoft Graph answers an application's accountEnabled PATCH on a non-Windows device with
+    400 Request_BadRequest, "Properties other than ExtendedAttribute1..15 can be modified only on windows
+    devices" (microsoft-graph-docs issues 15707 and 16641): no permission or role changes that.
+    """
+    said = result.error_message or result.error_code or str(result.status)
+    if _non_windows_refusal(action, result, current):
+        return (
+            f"Graph refused the disable for good (400 {result.error_code or 'Request_BadRequest'}): an application may "
+            "change only extensionAttribute1..15 on a device that is not Windows, whatever permissions it holds; "
+            f"nothing was changed on the device ({said})"
+        )
+    return f"Graph refused the {action}: {said}"
+
+
 def _acted_reason(action: str, evaluation: Evaluation) -> str:
     narrowed = [r.reason for r in evaluation.results if r.narrow_to]
     base = {
         "disable": "disabled and tagged",
         "tag": "tagged",
+        "clear_tag": "tag cleared",
         "delete": "deleted",
         "notify": "notified",
         "notify_onprem": "on-prem owners notified",

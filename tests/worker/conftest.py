@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from shared.audit import SqliteAuditLog
+from shared.commands import encode
 from shared.policy import Policy, policy_from_data
-from shared.ports import AuditQuery, AuditRecord
-from shared.worker import Worker
+from shared.ports import AuditEntry, AuditQuery, AuditRecord
+from shared.worker import Handled, Worker
 from shared.worker.budget import MemoryBudget
 from tests.worker.fakes import NOW, FakeGraph
 
@@ -42,3 +43,17 @@ async def records_of(audit, command_id: str) -> list[AuditRecord]:
 
 async def decisions_of(audit, command_id: str) -> list[AuditRecord]:
     return [r for r in await records_of(audit, command_id) if r.entry.kind == "decision"]
+
+
+async def run_one(make_worker, audit, graph, cmd, policy: Policy | None = None, **kw) -> tuple[Handled, AuditEntry]:
+    """Handle one command with a fresh worker; returns how it was settled and its one terminal decision."""
+    worker = make_worker(graph, policy, **kw)
+    handled = await worker.handle(encode(cmd), message_id=cmd.command_id)
+    decisions = await decisions_of(audit, cmd.command_id)
+    assert len(decisions) == 1, "exactly one terminal decision per command"
+    return handled, decisions[0].entry
+
+
+def gate_of(entry: AuditEntry, name: str) -> dict:
+    """The record of one gate in a decision's data.gates."""
+    return next(g for g in entry.data["gates"] if g["name"] == name)

@@ -10,10 +10,17 @@ import msgspec
 
 from shared.commands import RemediationCommand, message_id
 from shared.errors import GraphThrottled
+from shared.graph.failures import failure_message
+from shared.graph.wire import ErrorDetail
 from shared.models import Device
+from shared.policy import Policy, policy_from_data
 from shared.ports import GraphResult, Owner
+from shared.tags import Tag
+from shared.worker.gates import GateContext
 
 NOW = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)
+#: Real Graph's answer to an app-only accountEnabled PATCH on a non-Windows device (microsoft-graph-docs 15707).
+NON_WINDOWS_PATCH = "Properties other than ExtendedAttribute1..15 can be modified only on windows devices."
 
 
 def device(object_id: str = "dev-1", **fields: Any) -> Device:
@@ -29,6 +36,13 @@ def device(object_id: str = "dev-1", **fields: Any) -> Device:
     }
     base.update(fields)
     return msgspec.convert(base, Device)
+
+
+def tagged(object_id: str, days_ago: int, action: str = "disabled", **fields: Any) -> Device:
+    """A device entra-janitor disabled (or tagged) `days_ago` days before NOW, last signed in 200 days before NOW."""
+    tag = Tag(action, NOW - timedelta(days=days_ago), "stale", "run-0").render()
+    fields.setdefault("accountEnabled", action != "disabled")
+    return device(object_id, extensionAttributes={"extensionAttribute15": tag}, **fields)
 
 
 def command(dev: Device, *, device_class: str = "stale", action: str = "disable", **kw: Any) -> RemediationCommand:
@@ -50,6 +64,22 @@ def command(dev: Device, *, device_class: str = "stale", action: str = "disable"
     )
 
 
+def _refused(status: int, code: str, message: str, path: str) -> GraphResult:
+    """A failed write as the gateway reports it (same wording as its own failure messages)."""
+    detail = ErrorDetail(code=code, message=message)
+    return GraphResult(status, "req-refused", error_code=code, error_message=failure_message(status, detail, "PATCH", path))
+
+
+def gate_context(dev: Device | None, action: str = "disable", policy: Policy | None = None, **kw: Any) -> GateContext:
+    """The gates' input for a pure test: `dev` is both the scan's snapshot and the device as read now."""
+    cmd = kw.pop("cmd", None)
+    if cmd is None:
+        assert dev is not None, "pass cmd= when the device is gone"
+        cmd = command(dev, action=action)
+    return GateContext(command=cmd, action=action, policy=policy or policy_from_data({"mode": "enforce"}), now=NOW,
+                       kill_switch=kw.pop("kill", False), current=kw.pop("current", dev), **kw)
+
+
 class FakeGraph:
     """Devices in a dict; every write and mail is recorded; knobs to fail."""
 
@@ -57,6 +87,8 @@ class FakeGraph:
         self.devices: dict[str, Device] = {d.id: d for d in devices}
         self.owners: dict[str, list[Owner]] = {}
         self.keys: dict[str, list[str]] = {}
+        self.laps: set[str] = set()  # deviceIds with a Windows LAPS password stored
+        self.lookups: list[tuple[str, str]] = []  # (fact, deviceId) the worker read for its gates
         self.intune: dict[str, datetime] = {}
         self.groups: dict[str, set[str]] = {}
         self.writes: list[tuple[str, str, Mapping[str, Any] | None]] = []
@@ -85,6 +117,9 @@ class FakeGraph:
             dev = self.devices.get(object_id)
             if dev is None:
                 out.append(GraphResult(404, "req-404"))
+                continue
+            if "accountEnabled" in body and not (dev.operating_system or "").lower().startswith("windows"):
+                out.append(_refused(400, "Request_BadRequest", NON_WINDOWS_PATCH, f"/devices/{object_id}"))
                 continue
             data = msgspec.to_builtins(dev)
             for key, value in body.items():
@@ -115,9 +150,15 @@ class FakeGraph:
         return set(self.groups.get(group_id, set()))
 
     async def bitlocker_key_ids(self, device_id: str) -> list[str]:
+        self.lookups.append(("bitlocker", device_id))
         return list(self.keys.get(device_id, []))
 
+    async def laps_credential_present(self, device_id: str) -> bool:
+        self.lookups.append(("laps", device_id))
+        return device_id in self.laps
+
     async def managed_device_last_sync(self, device_id: str) -> datetime | None:
+        self.lookups.append(("intune", device_id))
         return self.intune.get(device_id)
 
     async def send_mail(self, sender: str, to: Sequence[str], subject: str, body_html: str) -> GraphResult:

@@ -9,32 +9,11 @@ import pytest
 
 from shared.policy import Policy
 from shared.ports import Owner
-from shared.tags import Tag
-from tests.worker.conftest import decisions_of, enforce, records_of
+from tests.worker.conftest import decisions_of, enforce, gate_of, records_of, run_one
 from tests.worker.fakes import NOW, FakeGraph, command, device
+from tests.worker.fakes import tagged as _tagged
 
-
-def _tagged(object_id: str, days_ago: int, action: str = "disabled", **fields):
-    tag = Tag(action, NOW - timedelta(days=days_ago), "stale", "run-0").render()
-    return device(object_id, accountEnabled=False, extensionAttributes={"extensionAttribute15": tag}, **fields)
-
-
-async def _run(make_worker, audit, graph, cmd, policy=None, **kw):
-    worker = make_worker(graph, policy, **kw)
-    handled = await worker.handle(_encode(cmd), message_id=cmd.command_id)
-    decisions = await decisions_of(audit, cmd.command_id)
-    assert len(decisions) == 1, "exactly one terminal decision per command"
-    return handled, decisions[0].entry
-
-
-def _encode(cmd):
-    from shared.commands import encode
-
-    return encode(cmd)
-
-
-def _gate(entry, name):
-    return next(g for g in entry.data["gates"] if g["name"] == name)
+_run, _gate = run_one, gate_of
 
 
 async def test_kill_switch_blocks(make_worker, audit):
@@ -92,7 +71,7 @@ async def test_autopilot_blocks(make_worker, audit):
 
 
 async def test_hybrid_gets_no_entra_write_but_onprem_notice(make_worker, audit):
-    dev = device("h1", trustType="ServerAd")
+    dev = device("h1", trustType="ServerAd", onPremisesSyncEnabled=True, operatingSystemVersion="10.0.19045.0")
     graph = FakeGraph(dev)
     policy = enforce(notify={"admins": ["ad-team@contoso.test"], "digest": False})
     _handled, entry = await _run(make_worker, audit, graph, command(dev), policy)

@@ -6,23 +6,19 @@ from datetime import timedelta
 
 from shared.policy import Policy
 from shared.tags import Tag
-from shared.worker.gates import GATES, GateContext, Reservation, budget_gate, evaluate, finish, mode_gate
+from shared.worker.gates import GATES, Reservation, budget_gate, evaluate, finish, mode_gate
 from tests.worker.conftest import enforce
 from tests.worker.fakes import NOW, command, device
-
-
-def _ctx(dev, action="disable", policy=None, **kw) -> GateContext:
-    cmd = kw.pop("cmd", None) or command(dev, action=action)
-    return GateContext(command=cmd, action=action, policy=policy or enforce(), now=NOW, kill_switch=kw.pop("kill", False),
-                       current=kw.pop("current", dev), **kw)
+from tests.worker.fakes import gate_context as _ctx
 
 
 def test_gates_run_in_the_documented_order_and_declare_permissions():
     names = [g.name for g in GATES]
-    assert names == ["kill_switch", "state_unchanged", "protection", "hybrid", "recreated_by_sync", "platform",
-                     "bitlocker_keys", "intune_active", "grace_period"]
+    assert names == ["kill_switch", "state_unchanged", "tag_ownership", "protection", "hybrid", "recreated_by_sync",
+                     "platform", "bitlocker_keys", "laps_password", "intune_active", "grace_period"]
     assert all(g.doc for g in GATES)
     assert next(g for g in GATES if g.name == "bitlocker_keys").permissions == ("BitlockerKey.ReadBasic.All",)
+    assert next(g for g in GATES if g.name == "laps_password").permissions == ("DeviceLocalCredential.ReadBasic.All",)
 
 
 def test_kill_switch_stops_before_anything_else():
@@ -44,7 +40,8 @@ def test_non_windows_delete_when_policy_allows_needs_an_old_tag():
     assert first.action == "tag" and first.stop is None, "the first step is the tag that starts the grace period"
     old = Tag("tagged", NOW - timedelta(days=45), "stale", "run-0").render()
     tagged = device("n2", operatingSystem="Android", extensionAttributes={"extensionAttribute15": old})
-    later = evaluate(_ctx(tagged, "delete", policy, cmd=command(tagged, action="delete"), bitlocker_key_ids=()))
+    later = evaluate(_ctx(tagged, "delete", policy, cmd=command(tagged, action="delete"), bitlocker_key_ids=(),
+                           laps_credential=False))
     assert later.action == "delete" and later.stop is None
 
 
