@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shared.audit.batching import GroupCommit
 from shared.audit.chain import (
     GENESIS,
     TEXT_FIELDS,
@@ -33,6 +32,7 @@ from shared.audit.chain import (
 from shared.audit.codec import decode_continuation
 from shared.audit.matching import EXACT_FILTERS, device_key, is_empty, partition_range
 from shared.audit.paging import PagedAuditLog, page_of
+from shared.batcher import Batcher
 from shared.errors import AuditUnavailable
 from shared.ports import AuditEntry, AuditPage, AuditQuery, AuditRecord
 from shared.sqlite_wal import connect_wal
@@ -162,7 +162,7 @@ class SqliteAuditLog(PagedAuditLog):
         self._clock = clock
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
-        self._group = GroupCommit(self._commit, max_batch=1_000)
+        self._group: Batcher[AuditEntry, AuditRecord] = Batcher(self._commit, max_batch=1_000)
 
     def __repr__(self) -> str:
         return f"SqliteAuditLog({str(self.path)!r})"

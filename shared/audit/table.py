@@ -28,7 +28,6 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsE
 from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient
 
-from shared.audit.batching import GroupCommit
 from shared.audit.chain import (
     GENESIS,
     TEXT_FIELDS,
@@ -47,6 +46,7 @@ from shared.audit.chain import (
 from shared.audit.codec import decode_continuation
 from shared.audit.matching import DEVICE_FIELDS, EXACT_FILTERS, device_key, is_empty, partition_range
 from shared.audit.paging import PagedAuditLog, page_of
+from shared.batcher import Batcher
 from shared.errors import AuditUnavailable
 from shared.ports import AuditEntry, AuditPage, AuditQuery, AuditRecord
 
@@ -182,7 +182,7 @@ class TableAuditLog(PagedAuditLog):
         self._client: TableClient | None = None
         self._head: _HeadState | None = None  # cached latest head (its ETag proves it is still current)
         self._table_ready = False
-        self._group = GroupCommit(self._commit, max_batch=_MAX_OPS)
+        self._group: Batcher[AuditEntry, AuditRecord] = Batcher(self._commit, max_batch=_MAX_OPS)
 
     def __repr__(self) -> str:
         where = self._account if self._account.startswith("http") else "connection string"

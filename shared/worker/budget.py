@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from shared import settings
+from shared.batcher import Batcher
 from shared.errors import TransientError
 from shared.sqlite_wal import connect_wal
 from shared.worker.gates import Reservation
@@ -28,6 +29,10 @@ class BudgetStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+#: One reservation request: command id, run id, now, per-run limit, per-day limit.
+type _Request = tuple[str, str, datetime, int, int]
 
 
 def _day(now: datetime) -> str:
@@ -77,10 +82,9 @@ class SqliteBudget:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS reservation (command_id TEXT PRIMARY KEY, run_key TEXT, day_key TEXT, at TEXT)"
         )
-        self._pending: list[tuple[tuple[str, str, datetime, int, int], asyncio.Future[Reservation]]] = []
-        self._flushing: asyncio.Task[None] | None = None
+        self._group: Batcher[_Request, Reservation] = Batcher(self._commit, max_batch=1_000)
 
-    def _reserve_group(self, requests: list[tuple[str, str, datetime, int, int]]) -> list[Reservation]:
+    def _reserve_group(self, requests: list[_Request]) -> list[Reservation]:
         """Several reservations in one transaction (one fsync), each decided in turn as if alone."""
         db = self._db
         db.execute("BEGIN IMMEDIATE")
@@ -114,26 +118,10 @@ class SqliteBudget:
 
     async def reserve(self, *, command_id: str, run_id: str, now: datetime, per_run: int, per_day: int) -> Reservation:
         """Concurrent callers share one transaction (group commit); each gets its own answer."""
-        future: asyncio.Future[Reservation] = asyncio.get_running_loop().create_future()
-        self._pending.append(((command_id, run_id, now, per_run, per_day), future))
-        if self._flushing is None or self._flushing.done():
-            self._flushing = asyncio.create_task(self._flush())
-        return await future
+        return await self._group.submit((command_id, run_id, now, per_run, per_day))
 
-    async def _flush(self) -> None:
-        await asyncio.sleep(0)
-        while self._pending:
-            group, self._pending = self._pending, []
-            try:
-                answers = await asyncio.to_thread(self._reserve_group, [request for request, _ in group])
-            except Exception as exc:
-                for _, future in group:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), answer in zip(group, answers, strict=True):
-                if not future.done():
-                    future.set_result(answer)
+    async def _commit(self, requests: Sequence[_Request]) -> list[Reservation]:
+        return await asyncio.to_thread(self._reserve_group, list(requests))
 
     async def close(self) -> None:
         self._db.close()

@@ -262,7 +262,7 @@ async def test_concurrent_appends_in_one_process_share_transactions(store: Store
         commits.append(len(entries))
         return await commit(entries)
 
-    audit._group._commit = counting
+    audit._group._flush = counting
     records = await asyncio.gather(*(audit.append(AuditEntry(kind="notice", reason=str(i))) for i in range(60)))
     assert [r.entry.reason for r in records] == [str(i) for i in range(60)]  # each caller gets its own record
     assert sorted(r.seq for r in records) == list(range(1, 61))
