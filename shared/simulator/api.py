@@ -3,11 +3,13 @@
 Devices: list (paged, $filter/$select/$count/$orderby/$search), $count, get/patch/delete by id or by
 deviceId, registeredOwners. Directory: users, a user's registeredDevices, checkMemberGroups, sendMail,
 groups and their (transitive) members, the device registration policy, the organization. Elsewhere:
-BitLocker recovery keys, Intune managed devices, and `$batch`.
+BitLocker recovery keys, Intune managed devices, Windows LAPS credential metadata, Conditional Access
+policies, dynamic groups, and `$batch`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -16,7 +18,7 @@ from urllib.parse import quote, urlencode
 import msgspec
 
 from shared.simulator import odata
-from shared.simulator.auth import USER_DETAILS
+from shared.simulator.auth import USER_DETAILS, Caller
 from shared.simulator.devicestore import EXT_FIELD, EXT_KEYS, DeviceStore, canonical_field, plan_selection
 from shared.simulator.directory import USER_DEFAULT_FIELDS, USER_EXTRA_FIELDS, Group
 from shared.simulator.pipeline import route
@@ -249,26 +251,35 @@ def _write(ctx: Pipeline, req: GraphRequest, index: int | None, key: str, action
     return GraphResponse(204)
 
 
+#: Graph's answer to an app-only PATCH of anything but extensionAttributes on a device whose operatingSystem
+#: is not Windows, whatever the app's permissions and roles (microsoft-graph-docs issues 15707 and 16641).
+NON_WINDOWS_MESSAGE = "Properties other than ExtendedAttribute1..15 can be modified only on windows devices."
+
+
+def _refuse_non_windows(body: Any, fields: Mapping[str, Any], caller: Caller) -> None:
+    """App-only callers may change only extensionAttributes of a non-Windows device (deleting it works)."""
+    if not isinstance(body, dict) or not caller.app_only:
+        return
+    if str(fields["operatingSystem"] or "").lower().startswith("windows"):
+        return
+    if set(body) - {EXT_FIELD}:
+        raise GraphHTTPError(400, "Request_BadRequest", NON_WINDOWS_MESSAGE)
+
+
 def _patch(ctx: Pipeline, req: GraphRequest, index: int | None, key: str) -> GraphResponse:
     def action() -> dict[str, Any]:
         assert index is not None
-        body = _validate_patch(req.json())
         fields = ctx.tenant.devices.profile_fields(index)
-        if "accountEnabled" in body:
-            if not str(fields["operatingSystem"] or "").lower().startswith("windows") and req.caller.app_only:
-                raise GraphHTTPError(
-                    403,
-                    "Authorization_RequestDenied",
-                    "Insufficient privileges to complete the operation. An application can update only extensionAttributes "
-                    f"of a device whose operatingSystem is not Windows ({fields['operatingSystem']}).",
-                )
-            if fields["onPremisesSyncEnabled"]:
-                raise GraphHTTPError(
-                    400,
-                    "Request_BadRequest",
-                    "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects "
-                    "currently undergoing migration.",
-                )
+        raw = req.json()
+        _refuse_non_windows(raw, fields, req.caller)
+        body = _validate_patch(raw)
+        if "accountEnabled" in body and fields["onPremisesSyncEnabled"]:
+            raise GraphHTTPError(
+                400,
+                "Request_BadRequest",
+                "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects "
+                "currently undergoing migration.",
+            )
         ctx.tenant.patch_device(index, body)
         return body
 
@@ -586,6 +597,96 @@ def managed_devices(ctx: Pipeline, req: GraphRequest) -> GraphResponse:
     return json_response(
         {"@odata.context": f"{ctx.base_url}/$metadata#deviceManagement/managedDevices", "value": [record] if record else []}
     )
+
+
+# =========================================================================== LAPS, Conditional Access, dynamic groups
+
+_LAPS_FIELDS = {name.lower(): name for name in ("id", "deviceName", "lastBackupDateTime", "refreshDateTime")}
+
+
+def _laps_field(name: str) -> str | None:
+    return _LAPS_FIELDS.get(name.strip().lower())
+
+
+@route("GET", "/directory/deviceLocalCredentials/{key}", "laps.read")
+def device_local_credential(ctx: Pipeline, req: GraphRequest, key: str) -> GraphResponse:
+    """deviceLocalCredentialInfo by deviceId: metadata, or 404 when no LAPS password is stored for it."""
+    requested = req.query.get("$select", "")
+    if "credentials" in {part.strip().lower() for part in requested.split(",")}:
+        if not req.caller.holds_any(("DeviceLocalCredential.Read.All",)):
+            raise GraphHTTPError(
+                403,
+                "Authorization_RequestDenied",
+                "Insufficient privileges to complete the operation. $select=credentials needs DeviceLocalCredential.Read.All.",
+            )
+        raise GraphHTTPError(400, "BadRequest", "The simulator stores no LAPS passwords; select metadata only.")
+    select = _select_only(req, _laps_field)
+    index = ctx.tenant.devices.find_by_device_id(key)
+    info = ctx.tenant.laps_info(index) if index is not None else None
+    if info is None:
+        raise not_found(key)
+    if select is not None:
+        info = {name: info[name] for name in select}
+    return json_response({"@odata.context": f"{ctx.base_url}/$metadata#directory/deviceLocalCredentials/$entity", **info})
+
+
+def _top_level_select(req: GraphRequest, known: Iterable[str], allowed: Iterable[str] = ()) -> tuple[str, ...] | None:
+    """$select over an object's top-level properties (any case); other query options than `allowed` are refused."""
+    lower = {name.lower(): name for name in known}
+    allowed_lower = {"$select", *(option.lower() for option in allowed)}
+    for option in req.query:
+        if option.startswith("$") and option.lower() not in allowed_lower:
+            raise GraphHTTPError(400, "BadRequest", f"The simulator does not support '{option}' on this collection.")
+    text = req.query.get("$select")
+    if not text:
+        return None
+    names = []
+    for raw in text.split(","):
+        name = lower.get(raw.strip().lower())
+        if name is None:
+            raise GraphHTTPError(400, "BadRequest", f"Could not find a property named '{raw.strip()}' on this type.")
+        names.append(name)
+    return tuple(dict.fromkeys(names))
+
+
+def _project(item: Mapping[str, Any], select: Sequence[str] | None) -> dict[str, Any]:
+    return dict(item) if select is None else {"id": item["id"], **{name: item[name] for name in select}}
+
+
+@route("GET", "/identity/conditionalAccess/policies", "policy.conditionalAccess")
+def conditional_access_policies(ctx: Pipeline, req: GraphRequest) -> GraphResponse:
+    """The tenant's Conditional Access policies (none unless a test adds them)."""
+    policies = ctx.tenant.conditional_access_policies
+    known = policies[0].keys() if policies else ("id", "displayName", "state", "conditions")
+    select = _top_level_select(req, known)
+    return json_response(
+        {
+            "@odata.context": f"{ctx.base_url}/$metadata#identity/conditionalAccess/policies",
+            "value": [_project(policy, select) for policy in policies],
+        }
+    )
+
+
+_DYNAMIC_FILTER = re.compile(r"\s*groupTypes/any\((\w+)\s*:\s*\1\s+eq\s+'DynamicMembership'\)\s*", re.IGNORECASE)
+
+
+@route("GET", "/groups", "groups.read")
+def list_groups(ctx: Pipeline, req: GraphRequest) -> GraphResponse:
+    """Groups, all or only the dynamic ones ($filter=groupTypes/any(c:c eq 'DynamicMembership'))."""
+    groups = [group.to_graph() for group in ctx.tenant.group_index.items]
+    select = _top_level_select(req, groups[0] if groups else ("id",), allowed=("$filter", "$top"))
+    text = req.query.get("$filter")
+    if text is not None:
+        if not _DYNAMIC_FILTER.fullmatch(text):
+            raise GraphHTTPError(
+                400, "Request_UnsupportedQuery",
+                f"Unsupported filter {text!r}; the simulator filters groups only by groupTypes/any(c:c eq 'DynamicMembership').",
+            )  # fmt: skip
+        groups = [group for group in groups if "DynamicMembership" in group["groupTypes"]]
+    top = req.query.get("$top")
+    if top is not None and not (top.isdigit() and 1 <= int(top) <= 999 and int(top) >= len(groups)):
+        raise GraphHTTPError(400, "BadRequest", "The simulator serves groups in one page: $top must be 1..999 and cover all.")
+    return json_response({"@odata.context": f"{ctx.base_url}/$metadata#groups", "value": [_project(g, select) for g in groups]})
 
 
 # =========================================================================== $batch

@@ -29,6 +29,9 @@ PERMISSIONS: Mapping[str, tuple[tuple[str, ...], ...]] = {
     "bitlocker.keys": (("BitlockerKey.ReadBasic.All", "BitlockerKey.Read.All"),),
     "intune.managedDevices": (("DeviceManagementManagedDevices.Read.All", "DeviceManagementManagedDevices.ReadWrite.All"),),
     "mail.send": (("Mail.Send",),),
+    "laps.read": (("DeviceLocalCredential.ReadBasic.All", "DeviceLocalCredential.Read.All"),),
+    "policy.conditionalAccess": (("Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"),),
+    "groups.read": (("Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"),),
     "organization.read": (("Organization.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"),),
     "none": (),  # $batch itself: each inner request is checked on its own
 }

@@ -72,16 +72,20 @@ class Group:
     devices: list[int] = field(default_factory=list)
     users: list[int] = field(default_factory=list)
     groups: list[int] = field(default_factory=list)
+    group_types: list[str] = field(default_factory=list)  # ["DynamicMembership"] for a dynamic group
+    membership_rule: str | None = None
 
     def to_graph(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "displayName": self.display_name,
             "description": self.description,
-            "groupTypes": [],
+            "groupTypes": list(self.group_types),
             "mailEnabled": False,
             "securityEnabled": True,
             "mail": None,
+            "membershipRule": self.membership_rule,
+            "membershipRuleProcessingState": "On" if self.membership_rule else None,
         }
 
 

@@ -112,6 +112,8 @@ class Fleet:
     sender_upn: str
     heavy_users: list[str] = field(default_factory=list)
     builder: FleetBuilder | None = None
+    # 1 = Entra ID stores a Windows LAPS password for the device; devices past the end have none.
+    laps: array = field(default_factory=lambda: array("B"))
 
 
 def build_fleet(*, devices: int, seed: int, now: int, profile: str, user_device_quota: int = 50) -> Fleet:

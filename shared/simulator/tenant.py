@@ -16,7 +16,7 @@ from typing import Any
 
 from shared.simulator import timefmt
 from shared.simulator.devicestore import EXT_FIELD, EXT_KEYS, DeviceStore
-from shared.simulator.directory import JoinMode, User
+from shared.simulator.directory import Group, JoinMode, User
 from shared.simulator.fleet import DOMAIN, Fleet, FleetBuilder, build_fleet
 from shared.simulator.timefmt import NULL
 from shared.simulator.truth import CLASS_CODE, GroundTruth, flag_mask
@@ -69,6 +69,7 @@ class Tenant:
             self._user_by_key[user.user_principal_name.lower()] = i
         self._devices_by_owner: dict[int, list[int]] | None = None
         self._resynced: set[int] = set()
+        self.conditional_access_policies: list[dict[str, Any]] = []  # none unless a test adds them
 
     @classmethod
     def generate(
@@ -197,6 +198,24 @@ class Tenant:
     def find_intune(self, device_id: str) -> int | None:
         return self.devices.find_by_device_id(device_id, include_deleted=True)
 
+    def laps_present(self, index: int) -> bool:
+        """Whether a Windows LAPS password is stored for the device (deleting the device deletes it too)."""
+        laps = self._fleet.laps
+        return index < len(laps) and bool(laps[index]) and not self.devices.deleted[index]
+
+    def laps_info(self, index: int) -> dict[str, Any] | None:
+        """deviceLocalCredentialInfo metadata as Graph v1.0 returns it without $select=credentials; None when none."""
+        if not self.laps_present(index):
+            return None
+        backed_up = max(self.devices.registered[index], self.devices.signin[index])
+        stamp = timefmt.iso(backed_up) if backed_up != NULL else timefmt.iso(timefmt.epoch(self.now))
+        return {
+            "id": self.devices.device_id(index),  # Graph keys LAPS by deviceId, not by the object id
+            "deviceName": self.devices.names[index],
+            "lastBackupDateTime": stamp,
+            "refreshDateTime": stamp,
+        }
+
     # ------------------------------------------------------------------ changes made through Graph (by clients)
 
     def patch_device(self, index: int, body: Mapping[str, Any]) -> None:
@@ -246,6 +265,103 @@ class Tenant:
 
     def set_bitlocker_keys(self, object_id: str, count: int) -> None:
         self._fleet.bitlocker[self._any(object_id)] = count
+
+    def set_laps(self, key: int | str, present: bool = True) -> None:
+        """Store (or remove) a Windows LAPS password for a device, by index, object id or deviceId."""
+        if isinstance(key, int):
+            index = key
+        else:
+            found = self.devices.find(key, include_deleted=True)
+            index = found if found is not None else self.devices.find_by_device_id(key, include_deleted=True)
+            if index is None:
+                raise KeyError(f"no device has object id or deviceId {key!r}")
+        if not 0 <= index < len(self.devices):
+            raise IndexError(f"no device at index {index}")
+        laps = self._fleet.laps
+        if len(laps) <= index:
+            laps.extend(bytes(index + 1 - len(laps)))
+        laps[index] = 1 if present else 0
+
+    def add_conditional_access_policy(
+        self, display_name: str, device_filter: str | None, *, mode: str = "include", state: str = "enabled"
+    ) -> str:
+        """A Conditional Access policy requiring a compliant device, optionally scoped by a device filter rule."""
+        policy_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.tenant_id}/ca/{len(self.conditional_access_policies)}"))
+        stamp = timefmt.iso(timefmt.epoch(self.now))
+        devices = {"deviceFilter": {"mode": mode, "rule": device_filter}} if device_filter is not None else None
+        self.conditional_access_policies.append(
+            {
+                "id": policy_id,
+                "templateId": None,
+                "displayName": display_name,
+                "description": None,
+                "createdDateTime": stamp,
+                "modifiedDateTime": None,
+                "state": state,
+                "sessionControls": None,
+                "conditions": {
+                    "userRiskLevels": [],
+                    "signInRiskLevels": [],
+                    "clientAppTypes": ["all"],
+                    "servicePrincipalRiskLevels": [],
+                    "insiderRiskLevels": None,
+                    "platforms": None,
+                    "locations": None,
+                    "clientApplications": None,
+                    "authenticationFlows": None,
+                    "devices": devices,
+                    "applications": {
+                        "includeApplications": ["All"],
+                        "excludeApplications": [],
+                        "includeUserActions": [],
+                        "includeAuthenticationContextClassReferences": [],
+                        "applicationFilter": None,
+                    },
+                    "users": {
+                        "includeUsers": ["All"],
+                        "excludeUsers": [],
+                        "includeGroups": [],
+                        "excludeGroups": [],
+                        "includeRoles": [],
+                        "excludeRoles": [],
+                        "includeGuestsOrExternalUsers": None,
+                        "excludeGuestsOrExternalUsers": None,
+                    },
+                },
+                "grantControls": {
+                    "operator": "OR",
+                    "builtInControls": ["compliantDevice"],
+                    "customAuthenticationFactors": [],
+                    "termsOfUse": [],
+                    "authenticationStrength": None,
+                },
+            }
+        )
+        return policy_id
+
+    def add_dynamic_group(self, display_name: str, membership_rule: str) -> str:
+        """A security group with dynamic membership (its members are not computed: only the rule is served)."""
+        group_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.tenant_id}/dynamic/{display_name}"))
+        self.group_index.add(
+            Group(
+                id=group_id,
+                display_name=display_name,
+                description="Dynamic device group",
+                group_types=["DynamicMembership"],
+                membership_rule=membership_rule,
+            )
+        )
+        return group_id
+
+    def seed_tag_rules(self, attribute: int = 15) -> None:
+        """The tenant-side rules `janitor doctor` looks for: one CA filter and one dynamic group reading
+        extensionAttribute<attribute>, and one of each that reads something else."""
+        self.add_conditional_access_policy(
+            "Kiosks: require compliant device", f'device.extensionAttribute{attribute} -eq "kiosk"', mode="include"
+        )
+        self.add_conditional_access_policy("Surface: require compliant device", 'device.model -startsWith "Surface"')
+        self.add_dynamic_group("Kiosk devices", f'(device.extensionAttribute{attribute} -eq "kiosk")')
+        self.add_dynamic_group("Windows devices", '(device.deviceOSType -eq "Windows")')
 
     def set_intune_last_sync(self, object_id: str, at: datetime | None) -> None:
         """Enrol (or re-sync) the device in Intune at `at`; None removes its Intune record."""

@@ -62,24 +62,37 @@ async def test_patch_disables_and_merges_extension_attributes(simulator: Running
 
 
 async def test_app_only_callers_cannot_disable_non_windows_devices(simulator: RunningSimulator) -> None:
+    """Graph answers 400 Request_BadRequest, not 403 (microsoft-graph-docs issues 15707, 16641), to every
+    permission; extensionAttributes may still be written, and the device may be deleted."""
     tenant = simulator.tenant
-    oid = first(tenant, "non_windows", without=("disabled",))
+    oid, other = tenant.truth.ids_with("non_windows", without=("disabled",))[:2]
+    writer = {"Authorization": f"Bearer {WRITER}"}
     async with client(simulator) as http:  # anonymous counts as app-only, like the project's identity
         refused = await http.patch(f"/devices/{oid}", json={"accountEnabled": False})
+        with_role = await http.patch(f"/devices/{oid}", json={"accountEnabled": False}, headers=writer)
+        mixed = await http.patch(
+            f"/devices/{oid}", json={"accountEnabled": False, "extensionAttributes": {"extensionAttribute15": "x"}}
+        )
         tagged = await http.patch(f"/devices/{oid}", json={"extensionAttributes": {"extensionAttribute15": "tagged"}})
         delegated = await http.patch(
             f"/devices/{oid}",
             json={"accountEnabled": False},
             headers={"Authorization": f"Bearer {make_token([], delegated=True)}"},
         )
-    assert "not Windows" in assert_graph_error(refused, 403, "Authorization_RequestDenied")["message"]
-    assert tagged.status_code == 204 and delegated.status_code == 204
-    assert [(w.status, w.error_code) for w in tenant.write_attempts] == [
-        (403, "Authorization_RequestDenied"),
-        (204, None),
-        (204, None),
+        deleted = await http.delete(f"/devices/{other}", headers=writer)
+    for response in (refused, with_role, mixed):
+        error = assert_graph_error(response, 400, "Request_BadRequest")
+        assert error["message"] == "Properties other than ExtendedAttribute1..15 can be modified only on windows devices."
+    assert tagged.status_code == 204 and delegated.status_code == 204 and deleted.status_code == 204
+    assert [(w.method, w.status, w.error_code) for w in tenant.write_attempts] == [
+        ("PATCH", 400, "Request_BadRequest"),
+        ("PATCH", 400, "Request_BadRequest"),
+        ("PATCH", 400, "Request_BadRequest"),
+        ("PATCH", 204, None),
+        ("PATCH", 204, None),
+        ("DELETE", 204, None),
     ]
-    assert len(tenant.writes) == 2
+    assert tenant.device_json(other) is None
 
 
 async def test_synced_devices_refuse_account_enabled(simulator: RunningSimulator) -> None:
