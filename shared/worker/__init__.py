@@ -19,9 +19,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DrainStats", "Handled", "Worker", "WorkerStats", "drain", "open_worker"]
 
-LEASE_FILE = "leases.sqlite"
-
-
 def open_worker(
     env: Mapping[str, str] | None = None,
     *,
@@ -35,22 +32,18 @@ def open_worker(
     from shared import bootstrap, settings
     from shared.policy import load_policy
     from shared.worker.budget import open_budget
+    from shared.worker.lease import open_lease
 
     policy = policy or load_policy(None, env=env)
     kwargs: dict = {"clock": clock} if clock is not None else {}
-    if settings.choice("QUEUE_BACKEND", ("sqlite", "servicebus"), env) == "sqlite":
-        from shared.worker.lease import SqliteLease
-
-        # several local `janitor work` processes share the embedded queue: a lease per command keeps two
-        # deliveries of one command from acting at once (Service Bus: duplicate detection + lock renewal)
-        kwargs["lease"] = SqliteLease(
-            settings.data_dir(env) / LEASE_FILE, ttl=settings.number("QUEUE_LOCK_SECONDS", env, minimum=0.001)
-        )
     return Worker(
         graph or bootstrap.graph(env),
         audit or bootstrap.audit_log(env),
         budget or open_budget(env),
         policy,
+        # a lease per command keeps two deliveries of one command from acting at once, across the processes
+        # of `janitor work` and across Function instances; it lives beside the budget
+        lease=open_lease(env),
         mail_sender=settings.get("MAIL_SENDER", env),
         kill_switch=lambda: settings.flag("JANITOR_KILL_SWITCH", env),
         max_deliveries=int(settings.number("SERVICEBUS_MAX_DELIVERY_COUNT", env, minimum=1, integer=True)),

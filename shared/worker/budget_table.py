@@ -34,6 +34,16 @@ def _safe_key(value: str) -> str:
     return "".join("_" if ch in "/\\#?" else ch for ch in value)
 
 
+def budget_table_client(env: Mapping[str, str] | None = None) -> TableClient:
+    """The budget's table (BUDGET_TABLE_NAME) in the audit log's storage account; command leases live there too."""
+    name = settings.require("BUDGET_TABLE_NAME", env)
+    conn = settings.get("AUDIT_TABLE_CONNECTION_STRING", env)
+    if conn:
+        return TableClient.from_connection_string(conn, table_name=name)
+    endpoint = settings.url("AUDIT_TABLE_ENDPOINT", env)
+    return TableClient(endpoint, table_name=name, credential=azure_credential(env))
+
+
 class TableBudget:
     def __init__(self, table: TableClient) -> None:
         self._table = table
@@ -41,12 +51,7 @@ class TableBudget:
 
     @classmethod
     def from_settings(cls, env: Mapping[str, str] | None = None) -> TableBudget:
-        name = settings.require("BUDGET_TABLE_NAME", env)
-        conn = settings.get("AUDIT_TABLE_CONNECTION_STRING", env)
-        if conn:
-            return cls(TableClient.from_connection_string(conn, table_name=name))
-        endpoint = settings.url("AUDIT_TABLE_ENDPOINT", env)
-        return cls(TableClient(endpoint, table_name=name, credential=azure_credential(env)))
+        return cls(budget_table_client(env))
 
     async def _ensure_table(self) -> None:
         if not self._created:

@@ -7,9 +7,10 @@ a delivery takes the command's lease before it reads the audit log and holds it 
 background) until its decision is recorded. A worker that dies simply stops renewing; its lease expires
 after `ttl` seconds, which is no longer than the queue's lock, so the redelivery that follows finds it free.
 
-Locally the leases are a SQLite table shared by the processes of `janitor work` (`JANITOR_DATA_DIR`). In
-Azure, Service Bus plays this part: duplicate detection (1 day) keeps copies out, and the Functions host
-renews the lock of a message while it is handled.
+The leases live where the budget lives (`open_lease`): locally a SQLite table shared by the processes of
+`janitor work` (`JANITOR_DATA_DIR`); in Azure the budget's table, so Function instances keep apart too
+(lease_table.py). Service Bus adds its own guard in front: duplicate detection (1 day) keeps most copies
+out, and the Functions host renews the lock of a message while it is handled.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
+from shared import settings
 from shared.errors import TransientError
 from shared.sqlite_wal import connect_wal
+
+LEASE_FILE = "leases.sqlite"
 
 
 class CommandBusy(TransientError):
@@ -111,3 +115,17 @@ class SqliteLease:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def open_lease(env: Mapping[str, str] | None = None) -> CommandLease:
+    """The lease store beside the budget (AUDIT_BACKEND): a SQLite file, or the budget's table in Azure.
+
+    Its TTL is QUEUE_LOCK_SECONDS: a dead holder's lease is free again before its message's lock (the
+    embedded queue's, or the longer Service Bus lock set in infra/) runs out and the message comes back.
+    """
+    ttl = settings.number("QUEUE_LOCK_SECONDS", env, minimum=0.001)
+    if settings.choice("AUDIT_BACKEND", ("sqlite", "table"), env) == "sqlite":
+        return SqliteLease(settings.data_dir(env) / LEASE_FILE, ttl=ttl)
+    from shared.worker.lease_table import TableLease
+
+    return TableLease.from_settings(env, ttl=ttl)
