@@ -65,10 +65,28 @@ def request_id_of(headers: Mapping[str, str] | None, detail: ErrorDetail | None 
     return found
 
 
+#: Graph's answer when an app identity PATCHes anything but extensionAttributes on a device whose
+#: operatingSystem is not Windows (microsoft-graph-docs issues 15707 and 16641): 400 Request_BadRequest,
+#: "Properties other than ExtendedAttribute1..15 can be modified only on windows devices."
+NON_WINDOWS_CODE = "Request_BadRequest"
+NON_WINDOWS_MARKER = "can be modified only on windows devices"
+
+
+def is_non_windows_refusal(status: int, code: str | None, message: str | None) -> bool:
+    """Graph refused a write because the device is not Windows: permanent, and no permission changes it."""
+    return status == 400 and code == NON_WINDOWS_CODE and NON_WINDOWS_MARKER in (message or "").lower()
+
+
 def failure_message(status: int, detail: ErrorDetail, method: str, path: str, *, retry_after: float | None = None) -> str:
     """What went wrong and what to do, in one sentence. `path` is relative to the API version, without the query."""
     what = f"{method.upper()} {path}"
     said = f" Graph said: {detail.message}" if detail.message else ""
+    if is_non_windows_refusal(status, detail.code, detail.message):
+        return (
+            f"Graph refused {what}: the device's operating system is not Windows, and on such devices an application "
+            "may change only extensionAttribute1..15 (Graph's rule, the same with every permission and role). It can be "
+            f"tagged or deleted, not disabled; nothing was changed.{said}"
+        )
     if status == 403:
         return f"Graph refused {what}: {missing_permission_hint(method, path)}.{said}"
     if status == 404:

@@ -49,6 +49,8 @@ MAX_BATCH = MAX_BURST
 #: The user fields read for owners, requesters and mail recipients.
 USER_SELECT = ("id", "displayName", "userPrincipalName", "mail")
 ADVANCED_HEADERS: Mapping[str, str] = {"ConsistencyLevel": "eventual"}
+#: deviceLocalCredentialInfo metadata; `credentials` (the passwords) is never asked for.
+LAPS_SELECT = ("id", "deviceName", "lastBackupDateTime", "refreshDateTime")
 
 
 class GraphGateway:
@@ -487,6 +489,33 @@ class GraphGateway:
         records: list[wire.ManagedDeviceWire] = await self._collect(make, wire.MANAGED_DEVICE_PAGE)
         synced = [record.last_sync_date_time for record in records if record.last_sync_date_time is not None]
         return max(synced, default=None)
+
+    async def laps_credential_present(self, device_id: str) -> bool:
+        """Whether Entra ID stores a Windows LAPS password for this deviceId (deleting the device destroys it).
+
+        GET /directory/deviceLocalCredentials/{deviceId} with the metadata fields only (never `credentials`,
+        the passwords): 200 -> True, 404 -> False (Graph docs, "Get deviceLocalCredentialInfo", v1.0;
+        DeviceLocalCredential.ReadBasic.All). Any other failure raises: the caller cannot know, so it must not delete.
+        """
+        if not is_guid(device_id):  # raised, not answered: a key that is not a GUID is not "no credential"
+            raise ValueError(f"not a deviceId (a GUID): {str(device_id)[:80]!r}")
+        builder = self.client.directory.device_local_credentials.by_device_local_credential_info_id(device_id)
+        response = await self._maybe(self._send(functools.partial(self._get, builder, select=list(LAPS_SELECT))))
+        return response is not None
+
+    async def conditional_access_policies(self) -> list[wire.ConditionalAccessPolicyWire]:
+        """Every Conditional Access policy with its device filter (Policy.Read.All; `janitor doctor` only)."""
+        builder = self.client.identity.conditional_access.policies
+        make = functools.partial(self._get, builder, select=["id", "displayName", "state", "conditions"])
+        return await self._collect(make, wire.CA_POLICY_PAGE)
+
+    async def dynamic_groups(self) -> list[wire.GroupRuleWire]:
+        """Groups with dynamic membership and their rules (Group.Read.All; `janitor doctor` only)."""
+        make = functools.partial(
+            self._get, self.client.groups, filter="groupTypes/any(c:c eq 'DynamicMembership')",
+            select=["id", "displayName", "groupTypes", "membershipRule"], top=MAX_PAGE_SIZE,
+        )
+        return await self._collect(make, wire.GROUP_RULE_PAGE)
 
     async def send_mail(self, sender: str, to: Sequence[str], subject: str, body_html: str) -> GraphResult:
         """Send an HTML mail from `sender`'s mailbox (Graph answers 202); the result carries the request-id."""

@@ -68,6 +68,19 @@ _ROWS: tuple[Endpoint, ...] = (
         "managed_devices", "GET", "/deviceManagement/managedDevices", ("DeviceManagementManagedDevices.Read.All",),
         "read a device's Intune record (last sync)",
     ),
+    # Metadata only (no password): ReadBasic is the least privilege; Read.All would also return the passwords.
+    Endpoint(
+        "laps_credentials", "GET", "/directory/deviceLocalCredentials/{deviceId}", ("DeviceLocalCredential.ReadBasic.All",),
+        "check for a Windows LAPS password before a delete",
+    ),
+    Endpoint(
+        "conditional_access_policies", "GET", "/identity/conditionalAccess/policies", ("Policy.Read.All",),
+        "check that no Conditional Access device filter reads the tag attribute (janitor doctor)",
+    ),
+    Endpoint(
+        "dynamic_groups", "GET", "/groups", ("Group.Read.All",),
+        "check that no dynamic group rule reads the tag attribute (janitor doctor)",
+    ),
     Endpoint("send_mail", "POST", "/users/{id}/sendMail", ("Mail.Send",), "mail notices to device owners"),
 )
 

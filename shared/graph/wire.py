@@ -51,6 +51,42 @@ class ManagedDeviceWire(msgspec.Struct, frozen=True, rename="camel", gc=False):
     last_sync_date_time: datetime | None = None
 
 
+class DeviceFilterWire(msgspec.Struct, frozen=True, gc=False):
+    mode: str | None = None  # include | exclude
+    rule: str | None = None  # e.g. device.extensionAttribute15 -eq "kiosk"
+
+
+class DevicesConditionWire(msgspec.Struct, frozen=True, rename="camel", gc=False):
+    device_filter: DeviceFilterWire | None = None
+
+
+class ConditionsWire(msgspec.Struct, frozen=True, gc=False):
+    devices: DevicesConditionWire | None = None
+
+
+class ConditionalAccessPolicyWire(msgspec.Struct, frozen=True, rename="camel", gc=False):
+    """A Conditional Access policy, read only as far as its device filter."""
+
+    id: str
+    display_name: str | None = None
+    state: str | None = None  # enabled | disabled | enabledForReportingButNotEnforced
+    conditions: ConditionsWire | None = None
+
+    @property
+    def device_filter(self) -> DeviceFilterWire | None:
+        devices = self.conditions.devices if self.conditions else None
+        return devices.device_filter if devices else None
+
+
+class GroupRuleWire(msgspec.Struct, frozen=True, rename="camel", gc=False):
+    """A group with its dynamic membership rule (None for assigned groups)."""
+
+    id: str
+    display_name: str | None = None
+    group_types: list[str] = []
+    membership_rule: str | None = None
+
+
 class InnerError(msgspec.Struct, frozen=True):
     request_id: str | None = msgspec.field(default=None, name="request-id")
     date: str | None = None
@@ -98,6 +134,8 @@ TYPE_PAGE = msgspec.json.Decoder(Page[ObjectType])
 NEXT_LINK = msgspec.json.Decoder(NextLink)
 USER_PAGE = msgspec.json.Decoder(Page[UserWire])
 MANAGED_DEVICE_PAGE = msgspec.json.Decoder(Page[ManagedDeviceWire])
+CA_POLICY_PAGE = msgspec.json.Decoder(Page[ConditionalAccessPolicyWire])
+GROUP_RULE_PAGE = msgspec.json.Decoder(Page[GroupRuleWire])
 STRING_LIST = msgspec.json.Decoder(Page[str])
 DEVICE = msgspec.json.Decoder(Device)
 USER = msgspec.json.Decoder(UserWire)
