@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 
 import httpx
 
-from shared.doctor.permissions import needed_permissions
+from shared.doctor.permissions import needed_permissions, optional_permissions
 from shared.policy import PolicyError, load_policy
 from shared.settings import is_loopback_host
 
@@ -46,6 +46,7 @@ class GrantError(Exception):
 @dataclass
 class Plan:
     needed: dict[str, tuple[str, ...]]
+    optional: dict[str, tuple[str, ...]] = field(default_factory=dict)  # kept when held; never "extra"
     granted: list[str] = field(default_factory=list)
     already: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
@@ -133,7 +134,7 @@ def apply(graph: Graph, principal: Mapping[str, Any], plan: Plan, *, dry_run: bo
                 continue
             graph.check(response, f"grant {permission}")
         plan.granted.append(permission)
-    plan.extra = sorted(p for p in held if p not in plan.needed)
+    plan.extra = sorted(p for p in held if p not in plan.needed and p not in plan.optional)
     if revoke_extra:
         for permission in plan.extra:
             if not dry_run:
@@ -147,6 +148,9 @@ def print_plan(plan: Plan, *, source: str, principal: Mapping[str, Any] | None, 
     print(f"Microsoft Graph application permissions the policy needs ({source}):")
     for permission, features in plan.needed.items():
         print(f"  {permission:<{width}}  for: {', '.join(features)}")
+    for permission, features in plan.optional.items():
+        if permission not in plan.needed:
+            print(f"  optional: {permission} for: {', '.join(features)} (granted only with --with-optional)")
     if principal is None:
         print("plan only (no --principal-id or --client-id): nothing was read from or written to the tenant")
         return
@@ -185,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     who.add_argument("--principal-id", help="object id of the managed identity (azd output AZURE_MANAGED_IDENTITY_PRINCIPAL_ID)")
     who.add_argument("--client-id", help="client id of the managed identity (AZURE_MANAGED_IDENTITY_CLIENT_ID)")
     parser.add_argument("--no-tickets", action="store_true", help="leave out what the ticket webhook needs (when it is unused)")
+    parser.add_argument(
+        "--with-optional", action="store_true",
+        help="also grant the optional reads janitor doctor uses (Conditional Access policies, dynamic group rules)",
+    )  # fmt: skip
     parser.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
     parser.add_argument("--revoke-extra", action="store_true", help="also remove Graph permissions the policy does not need")
     parser.add_argument("--graph-url", default=GRAPH_URL, help=f"Graph endpoint (default {GRAPH_URL})")
@@ -196,8 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     except PolicyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    plan = Plan(needed_permissions(policy, tickets=not args.no_tickets))
+    tickets = not args.no_tickets
+    optional = optional_permissions(policy, tickets=tickets)
+    needed = needed_permissions(policy, tickets=tickets) | (optional if args.with_optional else {})
+    plan = Plan(dict(sorted(needed.items())), optional)
     source = f"{args.policy or 'default policy'}, mode {policy.mode}, ticket webhook {'off' if args.no_tickets else 'on'}"
+    source += ", optional doctor reads included" if args.with_optional else ""
     principal = None
     try:
         if args.principal_id or args.client_id:

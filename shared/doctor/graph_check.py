@@ -2,17 +2,19 @@
 
 The configured credential (GRAPH_AUTH) is asked for a Graph token; its `roles` claim is compared with
 `needed_permissions(policy)`. Then one real call (the first page of /devices, through the gateway) proves
-Graph is reachable with it, so a missing consent shows here, with the grant to run, not at 2 a.m.
+Graph is reachable with it, so a missing consent shows here, with the grant to run, not at 2 a.m. Last, the
+Conditional Access device filters and dynamic group rules that read the tag attribute (shared.doctor.tag_usage).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from shared import settings
-from shared.doctor.permissions import needed_permissions, satisfies
-from shared.doctor.report import CheckResult, fail, ok, skip, warn
+from shared.doctor.permissions import needed_permissions, optional_permissions, satisfies
+from shared.doctor.report import CheckResult, Status, fail, ok, skip, warn
+from shared.doctor.tag_usage import check_tag_usage
 from shared.doctor.token import TokenClaims, TokenUnreadable, close_credential, decode_claims, get_token
 from shared.errors import ConfigError, GraphError
 from shared.policy import Policy
@@ -32,8 +34,10 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else "(no message)"
 
 
-def compare(claims: TokenClaims, needed: Mapping[str, tuple[str, ...]], client_id: str | None) -> list[CheckResult]:
-    """The permission verdicts for one token (pure)."""
+def compare(
+    claims: TokenClaims, needed: Mapping[str, tuple[str, ...]], client_id: str | None, optional: Iterable[str] = ()
+) -> list[CheckResult]:
+    """The permission verdicts for one token (pure). `optional` grants are neither needed nor extra."""
     if client_id and claims.app_id and claims.app_id.lower() != client_id.lower():
         return [
             fail(
@@ -59,7 +63,7 @@ def compare(claims: TokenClaims, needed: Mapping[str, tuple[str, ...]], client_i
         results.append(fail(PERMISSIONS, f"the token lacks {because}", GRANT_FIX))
     else:
         results.append(ok(PERMISSIONS, f"the token carries all {len(needed)} the policy needs: {', '.join(needed)}"))
-    extra = sorted(claims.roles - set(needed))
+    extra = sorted(claims.roles - set(needed) - set(optional))
     if extra:
         results.append(
             warn(
@@ -91,18 +95,22 @@ async def check_graph(env: Mapping[str, str], policy: Policy | None, *, credenti
             results.append(skip(PERMISSIONS, "GRAPH_AUTH=anonymous (the loopback simulator) sends no token: no roles to read"))
         else:
             tickets = settings.get("WEBHOOK_SECRET", env) is not None
-            results.extend(await _permissions(cred, endpoint.scope, needed_permissions(policy, tickets=tickets), env))
+            needed = needed_permissions(policy, tickets=tickets)
+            optional = optional_permissions(policy, tickets=tickets)
+            results.extend(await _permissions(cred, endpoint.scope, needed, env, optional))
         if results and results[-1].name == PERMISSIONS and results[-1].detail.startswith(NO_TOKEN):
             results.append(skip(REACH, "not tried: no Graph token (see above)"))
         else:
-            results.append(await _reach(endpoint.base_url, cred))
+            results.extend(await _reach_and_read(endpoint.base_url, cred, policy))
         return results
     finally:
         if own and cred is not None:
             await close_credential(cred)
 
 
-async def _permissions(cred: Any, scope: str, needed: Mapping[str, tuple[str, ...]], env: Mapping[str, str]) -> list[CheckResult]:
+async def _permissions(
+    cred: Any, scope: str, needed: Mapping[str, tuple[str, ...]], env: Mapping[str, str], optional: Iterable[str]
+) -> list[CheckResult]:
     mode = settings.get("GRAPH_AUTH", env)
     try:
         token = await get_token(cred, scope)
@@ -118,15 +126,26 @@ async def _permissions(cred: Any, scope: str, needed: Mapping[str, tuple[str, ..
         claims = decode_claims(token)
     except TokenUnreadable as exc:
         return [fail(PERMISSIONS, str(exc), "use a Microsoft Entra ID credential (GRAPH_AUTH=managed_identity or default)")]
-    return compare(claims, needed, settings.get("AZURE_CLIENT_ID", env))
+    return compare(claims, needed, settings.get("AZURE_CLIENT_ID", env), optional)
 
 
-async def _reach(base_url: str, cred: Any) -> CheckResult:
-    """One page of one device through the real gateway (no writes)."""
+async def _reach_and_read(base_url: str, cred: Any, policy: Policy | None) -> list[CheckResult]:
+    """Reachability, then (when Graph answered and the policy loaded) what in the tenant reads the tag attribute."""
     from shared.graph.gateway import GraphGateway
     from shared.graph.retry import RetryPolicy
 
     gateway = GraphGateway(base_url, cred, retry=RetryPolicy(max_attempts=2, max_seconds=15, backoff_initial=0.5, backoff_max=2))
+    try:
+        reach = await _reach(base_url, gateway)
+        if reach.status is not Status.OK or policy is None:
+            return [reach]
+        return [reach, *await check_tag_usage(gateway, policy.tag.attribute)]
+    finally:
+        await gateway.close()
+
+
+async def _reach(base_url: str, gateway: Any) -> CheckResult:
+    """One page of one device through the real gateway (no writes)."""
     pages = gateway.iter_devices(select=("id",), page_size=1)
     try:
         page = await anext(pages, None)
@@ -138,4 +157,3 @@ async def _reach(base_url: str, cred: Any) -> CheckResult:
         return fail(REACH, detail, "check GRAPH_BASE_URL and that the host is reachable")
     finally:
         await pages.aclose()
-        await gateway.close()

@@ -3,7 +3,9 @@
 Each feature names the Graph calls it makes (keys of `shared.graph.permissions.REQUIRED_PERMISSIONS`, the
 one table of endpoint -> permission) and when the policy turns it on. `janitor doctor`, the grant script
 (`infra/grant-graph-permissions.py`) and the docs' permission table all read this; none keeps its own list.
-Least privilege: a report-only policy needs no write permission and no Mail.Send.
+Least privilege: a report-only policy needs no write permission and no Mail.Send. Optional features (the
+doctor's look at Conditional Access filters and dynamic groups) are never needed: the grant script adds them
+only with --with-optional, and the doctor says what it could not read without them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class Feature:
     when: str  # the condition in words, for the docs and the plan
     endpoints: tuple[str, ...]
     enabled: Callable[[Policy, bool], bool]  # (policy, tickets enabled)
+    optional: bool = False  # read by `janitor doctor` only, when granted: never a failure when missing
 
     @property
     def permissions(self) -> tuple[str, ...]:
@@ -45,10 +48,19 @@ FEATURES: tuple[Feature, ...] = (
         ("delete_device",),
         lambda p, t: p.enforce,
     ),
+    # Microsoft's order is retire in the MDM, then disable, then delete ("Manage stale devices"): a recent Intune
+    # check-in blocks a tag or disable as well as a delete, and report mode runs the gates as its preview.
     Feature(
-        "delete gates: BitLocker keys and Intune record",
+        "write gates: Intune record",
+        "always (report mode previews the gates)",
+        ("managed_devices",),
+        lambda p, t: True,
+    ),
+    # A delete destroys the BitLocker recovery keys and the Windows LAPS password stored on the object.
+    Feature(
+        "delete gates: BitLocker keys and Windows LAPS password",
         "a delete can be planned: mode: enforce, stale.non_windows_action: delete or pending.action: delete",
-        ("bitlocker_keys", "managed_devices"),
+        ("bitlocker_keys", "laps_credentials"),
         lambda p, t: _deletes_possible(p),
     ),
     Feature(
@@ -63,6 +75,20 @@ FEATURES: tuple[Feature, ...] = (
         "the ticket webhook is in use (WEBHOOK_SECRET set)",
         ("get_user", "device_registration_policy", "check_member_groups", "user_registered_devices"),
         lambda p, t: t,
+    ),
+    Feature(
+        "doctor: Conditional Access filters that read the tag attribute",
+        "optional: janitor doctor reads them when granted",
+        ("conditional_access_policies",),
+        lambda p, t: True,
+        optional=True,
+    ),
+    Feature(
+        "doctor: dynamic group rules that read the tag attribute",
+        "optional: janitor doctor reads them when granted",
+        ("dynamic_groups",),
+        lambda p, t: True,
+        optional=True,
     ),
 )
 
@@ -86,14 +112,24 @@ def satisfies(held: str, needed: str) -> bool:
     )
 
 
-def needed_permissions(policy: Policy, *, tickets: bool) -> dict[str, tuple[str, ...]]:
-    """Permission -> the enabled features that need it, sorted by permission name."""
-    needed: dict[str, list[str]] = {}
+def _permissions(policy: Policy, tickets: bool, *, optional: bool) -> dict[str, tuple[str, ...]]:
+    found: dict[str, list[str]] = {}
     for feature in FEATURES:
-        if feature.enabled(policy, tickets):
+        if feature.optional is optional and feature.enabled(policy, tickets):
             for permission in feature.permissions:
-                needed.setdefault(permission, []).append(feature.name)
-    return {p: tuple(needed[p]) for p in sorted(needed)}
+                found.setdefault(permission, []).append(feature.name)
+    return {p: tuple(found[p]) for p in sorted(found)}
+
+
+def needed_permissions(policy: Policy, *, tickets: bool) -> dict[str, tuple[str, ...]]:
+    """Permission -> the enabled features that need it, sorted by permission name (optional ones left out)."""
+    return _permissions(policy, tickets, optional=False)
+
+
+def optional_permissions(policy: Policy, *, tickets: bool) -> dict[str, tuple[str, ...]]:
+    """Permissions only `janitor doctor` reads with, when granted (and the policy does not need them anyway)."""
+    needed = needed_permissions(policy, tickets=tickets)
+    return {p: f for p, f in _permissions(policy, tickets, optional=True).items() if p not in needed}
 
 
 def permission_table_markdown() -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.doctor import Status, exit_code, needed_permissions, run_checks
+from shared.doctor import Status, exit_code, needed_permissions, optional_permissions, run_checks
 from shared.policy import load_policy
 from tests.doctor.conftest import FakeCredential
 
@@ -36,12 +36,16 @@ def needed(env: dict[str, str]) -> set[str]:
     return set(needed_permissions(load_policy(env["JANITOR_POLICY"]), tickets="WEBHOOK_SECRET" in env))
 
 
+def optional(env: dict[str, str]) -> set[str]:
+    return set(optional_permissions(load_policy(env["JANITOR_POLICY"]), tickets="WEBHOOK_SECRET" in env))
+
+
 def by_name(results) -> dict:
     return {r.name: r for r in results}
 
 
 async def test_all_needed_roles_present_means_every_check_passes(env):
-    credential = FakeCredential(needed(env))
+    credential = FakeCredential(needed(env) | optional(env))
     results = await run_checks(env, credential=credential)
     failing = [r.line() for r in results if r.status in (Status.FAIL, Status.WARN)]
     assert failing == []
@@ -50,6 +54,9 @@ async def test_all_needed_roles_present_means_every_check_passes(env):
     assert checks["graph permissions"].status is Status.OK
     assert checks["graph reachable"].status is Status.OK and "listed devices" in checks["graph reachable"].detail
     assert checks["queue reachable"].status is Status.OK and checks["audit store reachable"].status is Status.OK
+    assert "none of 0 Conditional Access" in checks["tag attribute vs Conditional Access"].detail
+    assert "extensionAttribute15" in checks["tag attribute vs dynamic groups"].detail
+    assert "graph least privilege" not in checks  # the optional reads are not "more than needed"
     assert credential.scopes and credential.scopes[0] == ("https://graph.microsoft.com/.default",)
     assert not credential.closed, "a credential the caller passed in is the caller's to close"
 
@@ -79,7 +86,8 @@ async def test_a_read_write_grant_covers_the_read_but_is_reported_as_more_than_n
     report = tmp_path / "report.yaml"
     report.write_text("mode: report\n")
     env |= {"JANITOR_POLICY": str(report)}
-    results = await run_checks(env, credential=FakeCredential({"Device.ReadWrite.All"}))
+    roles = {"Device.ReadWrite.All", "DeviceManagementManagedDevices.Read.All"}
+    results = await run_checks(env, credential=FakeCredential(roles))
     checks = by_name(results)
     assert checks["graph permissions"].status is Status.OK
     assert checks["graph least privilege"].status is Status.WARN

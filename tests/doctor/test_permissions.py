@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.doctor.permissions import FEATURES, needed_permissions, satisfies
+from shared.doctor.permissions import FEATURES, needed_permissions, optional_permissions, satisfies
 from shared.graph.permissions import ALL_PERMISSIONS, REQUIRED_PERMISSIONS
 from shared.policy import parse_policy
 
@@ -11,24 +11,27 @@ def needs(text: str, *, tickets: bool = False) -> set[str]:
     return set(needed_permissions(parse_policy(text), tickets=tickets))
 
 
-def test_report_only_needs_to_read_devices_only():
-    assert needs("mode: report\n") == {"Device.Read.All"}
+def test_report_only_reads_devices_and_the_intune_gate_only():
+    # A recent Intune check-in blocks a disable too, and report mode previews the gates ([Stale]: MDM first).
+    assert needs("mode: report\n") == {"Device.Read.All", "DeviceManagementManagedDevices.Read.All"}
 
 
 def test_protected_groups_need_group_membership_even_in_report_mode():
     assert needs("mode: report\nprotect:\n  groups: [6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b]\n") == {
-        "Device.Read.All", "GroupMember.Read.All"}  # fmt: skip
+        "Device.Read.All", "DeviceManagementManagedDevices.Read.All", "GroupMember.Read.All"}  # fmt: skip
 
 
 def test_a_delete_opt_in_in_report_mode_needs_the_delete_gates_reads_but_no_write():
     got = needs("mode: report\npending:\n  action: delete\n")
-    assert got == {"Device.Read.All", "BitlockerKey.ReadBasic.All", "DeviceManagementManagedDevices.Read.All"}
+    assert got == {"Device.Read.All", "BitlockerKey.ReadBasic.All", "DeviceLocalCredential.ReadBasic.All",
+                   "DeviceManagementManagedDevices.Read.All"}  # fmt: skip
 
 
 def test_enforce_with_notifications_needs_writes_gates_and_mail():
     got = needs("mode: enforce\nnotify:\n  owners: true\n  admins: [a@contoso.example]\n")
     assert got == {"Device.Read.All", "Device.ReadWrite.All", "BitlockerKey.ReadBasic.All",
-                   "DeviceManagementManagedDevices.Read.All", "User.Read.All", "Mail.Send"}  # fmt: skip
+                   "DeviceLocalCredential.ReadBasic.All", "DeviceManagementManagedDevices.Read.All", "User.Read.All",
+                   "Mail.Send"}  # fmt: skip
 
 
 def test_enforce_without_owner_mail_needs_no_mail_permission():
@@ -37,7 +40,8 @@ def test_enforce_without_owner_mail_needs_no_mail_permission():
 
 def test_the_ticket_webhook_adds_the_join_scope_reads():
     assert needs("mode: report\n", tickets=True) == {
-        "Device.Read.All", "User.Read.All", "GroupMember.Read.All", "Policy.Read.DeviceConfiguration"}  # fmt: skip
+        "Device.Read.All", "DeviceManagementManagedDevices.Read.All", "User.Read.All", "GroupMember.Read.All",
+        "Policy.Read.DeviceConfiguration"}  # fmt: skip
 
 
 def test_each_permission_lists_the_features_that_need_it():
@@ -52,7 +56,17 @@ def test_features_name_only_known_endpoints_and_together_cover_every_permission(
         "mode: enforce\nprotect:\n  groups: [6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b]\nnotify:\n  admins: [a@contoso.example]\n",
         tickets=True,
     )
+    policy = parse_policy("mode: enforce\n")
+    everything |= set(optional_permissions(policy, tickets=True))
     assert everything == set(ALL_PERMISSIONS), "a feature that is never enabled, or an endpoint no feature uses"
+
+
+def test_the_doctors_tag_reads_are_optional_never_needed():
+    policy = parse_policy("mode: enforce\nprotect:\n  groups: [6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b]\n")
+    optional = optional_permissions(policy, tickets=True)
+    assert set(optional) == {"Policy.Read.All", "Group.Read.All"}
+    assert not set(optional) & set(needed_permissions(policy, tickets=True))
+    assert "Conditional Access" in optional["Policy.Read.All"][0] and "dynamic group" in optional["Group.Read.All"][0]
 
 
 def test_broader_grants_cover_narrower_reads():

@@ -41,13 +41,15 @@ def policies(tmp_path: Path) -> dict[str, str]:
     return {name: str(tmp_path / f"{name}.yaml") for name in files}
 
 
-def test_report_only_plan_reads_devices_and_nothing_else(policies):
-    assert plan("--policy", policies["report"], "--no-tickets", "--dry-run")["needed"] == ["Device.Read.All"]
+def test_report_only_plan_reads_devices_and_the_intune_gate_and_nothing_else(policies):
+    needed = plan("--policy", policies["report"], "--no-tickets", "--dry-run")["needed"]
+    assert needed == ["Device.Read.All", "DeviceManagementManagedDevices.Read.All"]
 
 
 def test_report_only_plan_with_the_ticket_webhook_adds_only_its_reads(policies):
     needed = plan("--policy", policies["report"], "--dry-run")["needed"]
-    assert needed == ["Device.Read.All", "GroupMember.Read.All", "Policy.Read.DeviceConfiguration", "User.Read.All"]
+    assert needed == ["Device.Read.All", "DeviceManagementManagedDevices.Read.All", "GroupMember.Read.All",
+                      "Policy.Read.DeviceConfiguration", "User.Read.All"]  # fmt: skip
 
 
 def test_enforce_plan_with_notifications_adds_writes_gates_and_mail(policies):
@@ -56,10 +58,28 @@ def test_enforce_plan_with_notifications_adds_writes_gates_and_mail(policies):
         "BitlockerKey.ReadBasic.All",
         "Device.Read.All",
         "Device.ReadWrite.All",
+        "DeviceLocalCredential.ReadBasic.All",
         "DeviceManagementManagedDevices.Read.All",
         "Mail.Send",
         "User.Read.All",
     ]
+
+
+def test_the_optional_doctor_reads_are_listed_and_granted_only_when_asked(policies):
+    proc = grant("--policy", policies["report"], "--no-tickets", "--dry-run")
+    assert "optional: Policy.Read.All" in proc.stdout and "--with-optional" in proc.stdout
+    assert "Policy.Read.All" not in plan("--policy", policies["report"], "--no-tickets", "--dry-run")["needed"]
+    needed = plan("--policy", policies["report"], "--no-tickets", "--dry-run", "--with-optional")["needed"]
+    assert needed == ["Device.Read.All", "DeviceManagementManagedDevices.Read.All", "Group.Read.All", "Policy.Read.All"]
+
+
+def test_a_held_optional_read_is_neither_extra_nor_revoked(policies):
+    with fake_graph_admin() as directory:
+        directory.assign("Policy.Read.All")
+        target = ("--principal-id", directory.identity_id, "--graph-url", directory.base_url, "--policy", policies["report"])
+        result = plan(*target, "--no-tickets", "--revoke-extra")
+        assert result["extra"] == [] and result["revoked"] == []
+        assert "Policy.Read.All" in directory.held()
 
 
 def test_the_printed_plan_names_each_permission_and_why(policies):
@@ -81,8 +101,9 @@ def test_grants_missing_roles_then_a_second_run_changes_nothing(policies):
         assert "grant            Mail.Send" in first.stdout
         assert "extra            Directory.Read.All" in first.stdout
         posted = [p for m, p in directory.writes() if m == "POST"]
-        expected = {"BitlockerKey.ReadBasic.All", "Device.ReadWrite.All", "DeviceManagementManagedDevices.Read.All",
-                    "GroupMember.Read.All", "Mail.Send", "Policy.Read.DeviceConfiguration", "User.Read.All"}  # fmt: skip
+        expected = {"BitlockerKey.ReadBasic.All", "Device.ReadWrite.All", "DeviceLocalCredential.ReadBasic.All",
+                    "DeviceManagementManagedDevices.Read.All", "GroupMember.Read.All", "Mail.Send",
+                    "Policy.Read.DeviceConfiguration", "User.Read.All"}  # fmt: skip
         assert len(posted) == len(expected)
         assert directory.held() == expected | {"Device.Read.All", "Directory.Read.All"}
 
@@ -101,7 +122,8 @@ def test_dry_run_against_the_tenant_reads_but_never_writes(policies):
     with fake_graph_admin() as directory:
         result = plan("--client-id", directory.identity_app_id, "--graph-url", directory.base_url,
                       "--policy", policies["report"], "--dry-run", "--revoke-extra")  # fmt: skip
-        report_needs = ["Device.Read.All", "GroupMember.Read.All", "Policy.Read.DeviceConfiguration", "User.Read.All"]
+        report_needs = ["Device.Read.All", "DeviceManagementManagedDevices.Read.All", "GroupMember.Read.All",
+                        "Policy.Read.DeviceConfiguration", "User.Read.All"]  # fmt: skip
         assert result["granted"] == report_needs
         assert directory.writes() == [] and directory.held() == set()
 
