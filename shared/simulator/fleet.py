@@ -1,8 +1,9 @@
-"""Seeded fleet generator: devices drawn from named archetypes, each with the class it is meant to have.
+"""Seeded fleet generator: devices drawn from named populations of a real tenant.
 
-Every device comes from one recipe (`archetype`) that fixes its class under the reference policy
-(90-day stale threshold, 30-day delete grace, 14-day pending, Autopilot + KIOSK-* + the protected group
-protected). Generated timestamps keep clear of every threshold by days, except the `edge.*` recipes,
+Every device comes from one recipe that records its population (`truth.archetype`); what the population
+should get (class under the reference policy, outcome of an enforce run) is not decided here but read from
+the "Expected outcomes" table in docs/safety.md (see truth.py). Recipes only build what the population is
+in Graph's terms. Generated timestamps keep clear of every threshold by days, except the `edge.*` recipes,
 which sit 12 hours either side on purpose (see docs/simulator.md). The same seed, size, profile and `now`
 always give the same tenant, byte for byte.
 """
@@ -28,7 +29,7 @@ F = FLAG_BIT
 DOMAIN = "contoso.example"
 TAG_ATTRIBUTE = f"extensionAttribute{tags.DEFAULT_ATTRIBUTE}"
 
-# Fractions of the fleet per archetype. Duplicate archetypes count groups (2 or 3 devices each).
+# Fractions of the fleet per population. Group kinds (_GROUP_ROLES) count groups of 2 or 3 devices.
 # The filler `aad_win` (healthy Entra joined Windows) takes whatever is left.
 _MIXED: dict[str, float] = {
     "aad_win_unmanaged": 0.008,
@@ -36,7 +37,8 @@ _MIXED: dict[str, float] = {
     "wp_win": 0.03,
     "wp_win_stale": 0.002,
     "mobile": 0.14,
-    "mobile_stale": 0.01,
+    "mobile_stale": 0.007,
+    "mobile_stale.tagged": 0.003,
     "hybrid": 0.17,
     "hybrid_stale": 0.008,
     "pending_new": 0.008,
@@ -46,13 +48,33 @@ _MIXED: dict[str, float] = {
     "pgroup": 0.006,
     "blank_recent": 0.003,
     "blank_old": 0.004,
-    "disabled_other": 0.006,
-    "janitor_expired": 0.003,
+    "disabled_other": 0.004,
+    "disabled_other.foreign": 0.002,
+    "janitor_expired.plain": 0.0008,
+    "janitor_expired.keys": 0.0008,
+    "janitor_expired.intune_recent": 0.0006,
+    "janitor_expired.keys_intune_old": 0.0006,
+    "janitor_expired.laps": 0.0006,
     "janitor_recent": 0.002,
     "dup2": 0.003,
     "dup3": 0.0005,
     "dup_mobile": 0.001,
     "dup_hybrid": 0.001,
+    "dup_young": 0.0005,
+    # Populations of issue 11 (safety semantics): each a way the old rules wrote to a device in use.
+    "shared_iphone": 0.004,
+    "shared_win": 0.001,
+    "hostile_name": 0.0008,
+    "foreign_tag": 0.001,
+    "reactivated.signed_in": 0.0006,
+    "reactivated.enabled": 0.0004,
+    "reactivated.disabled_again": 0.0004,
+    "reactivated.mobile": 0.0004,
+    "registration_unclear": 0.001,
+    "special_profile": 0.003,
+    "unsynced_hybrid": 0.001,
+    "downlevel_hybrid": 0.001,
+    "intune_active": 0.001,
 }
 PROFILES: dict[str, dict[str, float]] = {
     # A realistic tenant: about 1.5 % destructive candidates (under the default blast-radius limits).
@@ -74,12 +96,26 @@ EDGE_CASES: tuple[str, ...] = (
     "edge.pending_odd_key",
     "edge.unmanaged_null",
 )
-_GROUP_ROLES = {"dup2": ("new", "old"), "dup3": ("new", "old", "old"), "dup_mobile": ("new", "old"), "dup_hybrid": ("new", "old")}
-_MIN_COUNT = 2  # every archetype appears at least this often in fleets of 200 or more
+#: Populations drawn as linked groups; a member's population is "<kind>.<role>".
+_GROUP_ROLES: dict[str, tuple[str, ...]] = {
+    "dup2": ("new", "old"),
+    "dup3": ("new", "old", "old"),
+    "dup_mobile": ("new", "old"),
+    "dup_hybrid": ("new", "old"),
+    "dup_young": ("new", "old"),
+    "shared_win": ("recent", "older", "older"),
+    "hostile_name": ("victim", "impostor"),
+}
+_MIN_COUNT = 2  # every population appears at least this often in fleets of 200 or more
 _EDGE_MIN_FLEET = 200
 
 WINDOWS_VERSIONS = ("10.0.19045.4291", "10.0.22631.3593", "10.0.26100.2314")
+DOWN_LEVEL_VERSIONS = ("6.1.7601", "6.3.9600")  # Windows 7 SP1, Windows 8.1
 PLATFORMS = (("iOS", ("17.5.1", "18.1")), ("Android", ("14.0", "15.0")), ("MacMDM", ("14.5", "15.1")))
+#: Graph's profileType values other than the default RegisteredDevice.
+SPECIAL_PROFILES = ("Printer", "SecureVM", "Shared", "IoT")
+#: What other teams keep in extensionAttribute15 (Conditional Access filters, dynamic groups, asset data).
+FOREIGN_VALUES = ("CA-Exclude-LegacyAuth", "Ring2-Pilot", "AssetTag=INV-20417", "PAW", "DoNotTouch - Finance")
 _FIRST = ("Alex", "Sam", "Kim", "Noor", "Lea", "Omar", "Ivy", "Jon", "Mia", "Raj", "Ana", "Tom", "Zoe", "Ben", "Eva", "Li")
 _LAST = ("Meyer", "Okafor", "Silva", "Novak", "Haddad", "Larsen", "Tanaka", "Garcia", "Kowal", "Dubois", "Rossi", "Berg")
 _STALE_BUCKETS = ((95, 120), (120, 180), (180, 365), (365, 730), (730, 1100))
@@ -88,6 +124,7 @@ _PLATFORM_VERSIONS = dict(PLATFORMS)
 _ENROLLMENT = {"AzureAd": "windowsAzureADJoin", "Workplace": "userEnrollment"}
 # base64 of the UTF-16LE text "X509:<SHA1-TP-PUBKEY>": 42 bytes, a multiple of 3, so a key is this + base64(rest).
 _X509_PREFIX = base64.b64encode("X509:<SHA1-TP-PUBKEY>".encode("utf-16-le")).decode()
+_GENERIC_IPHONE = "iPhone"  # what apps see as the device name since iOS 16
 
 
 @dataclass
@@ -102,7 +139,7 @@ class Fleet:
     owners: array  # user index per device, -1 for none
     intune_sync: array  # epoch seconds of Intune lastSyncDateTime, NULL when not enrolled
     bitlocker: array  # recovery keys per device
-    onprem_sid: dict[int, str]  # hybrid device index -> on-premises SID (kept after delete, for re-sync)
+    onprem_sid: dict[int, str]  # synced hybrid device index -> on-premises SID (kept after delete, for re-sync)
     domain_sid: str
     protected_group_id: str
     nested_protected_group_id: str
@@ -114,6 +151,17 @@ class Fleet:
     builder: FleetBuilder | None = None
     # 1 = Entra ID stores a Windows LAPS password for the device; devices past the end have none.
     laps: array = field(default_factory=lambda: array("B"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    """One planned member of a linked group (re-joined hardware, a shared name, a hostile pair)."""
+
+    population: str
+    name: str
+    signin: int
+    reg: int
+    hardware: str  # its [HWID] / [USER-HWID] physicalIds entry
 
 
 def build_fleet(*, devices: int, seed: int, now: int, profile: str, user_device_quota: int = 50) -> Fleet:
@@ -130,6 +178,24 @@ def x509_key(rng: random.Random) -> str:
     return _X509_PREFIX + base64.b64encode(f"{rng.getrandbits(84):021X}".encode("utf-16-le")).decode()
 
 
+def text_key(text: str) -> dict[str, Any]:
+    """An alternativeSecurityIds entry whose key is base64 of UTF-16LE `text` (e.g. not an X509 key)."""
+    return {"type": 2, "identityProvider": None, "key": base64.b64encode(text.encode("utf-16-le")).decode()}
+
+
+def _is_x509(entry: dict[str, Any]) -> bool:
+    """Whether an alternativeSecurityIds entry's key decodes to `X509:...` (a fact for the flags only)."""
+    try:
+        return base64.b64decode(entry.get("key") or "").decode("utf-16-le").startswith("X509:")
+    except ValueError:
+        return False
+
+
+def _group_kind(slot: str) -> str | None:
+    kind = slot.split(".", 1)[0]
+    return kind if kind in _GROUP_ROLES else None
+
+
 class FleetBuilder:
     """Builds a fleet; kept by the tenant afterwards so devices added later use the same recipe code."""
 
@@ -143,6 +209,7 @@ class FleetBuilder:
         self.owners = array("i")
         self.intune = array("q")
         self.bitlocker = array("B")
+        self.laps = array("B")
         self.onprem_sid: dict[int, str] = {}
         self.name_mul = rng.randrange(_NAME_SPACE) | 1  # odd, so index -> name is a bijection: no accidental duplicates
         self.name_add = rng.randrange(_NAME_SPACE)
@@ -150,7 +217,7 @@ class FleetBuilder:
             f"S-1-5-21-{rng.randrange(10**9, 4 * 10**9)}-{rng.randrange(10**9, 4 * 10**9)}-{rng.randrange(10**8, 10**9)}"
         )
         self.counters: dict[str, int] = {}
-        self.dup_plan: dict[int, tuple[str, int, int, str]] = {}
+        self.group_plan: dict[int, _Member] = {}
         self.protected_direct: list[int] = []
         self.protected_nested: list[int] = []
         self.users: list[User] = []
@@ -162,10 +229,14 @@ class FleetBuilder:
         self._make_users()
         slots = self._slots()
         self.rng.shuffle(slots)
-        self._plan_duplicates(slots)
+        self._plan_groups(slots)
         recipes = self._recipes()
         for position, slot in enumerate(slots):
-            recipes[slot.split(".", 1)[0] if slot.startswith(tuple(_GROUP_ROLES)) else slot](position)
+            kind = _group_kind(slot)
+            if kind is not None:
+                self._group_member(position)
+            else:
+                recipes[slot](position)
         heavy = self._assign_heavy_users()
         groups, ids = self._make_groups()
         policy = RegistrationPolicy(
@@ -193,6 +264,7 @@ class FleetBuilder:
             sender_upn=self.users[1].user_principal_name,
             heavy_users=heavy,
             builder=self,
+            laps=self.laps,
         )
 
     def _slots(self) -> list[str]:
@@ -214,30 +286,101 @@ class FleetBuilder:
         if len(slots) > self.n:  # tiny fleets: keep a proportional sample of the recipes
             slots.sort()
             self.rng.shuffle(slots)
-            slots = [s for s in slots if not s.startswith(tuple(_GROUP_ROLES))][: self.n]
+            slots = [s for s in slots if _group_kind(s) is None][: self.n]
         slots.extend(["aad_win"] * (self.n - len(slots)))
         return slots
 
-    def _plan_duplicates(self, slots: list[str]) -> None:
-        """Link the shuffled duplicate slots into groups: one name, the newest object signed in last."""
-        rng, now = self.rng, self.now
+    # ------------------------------------------------------------------ linked groups
+
+    def _plan_groups(self, slots: list[str]) -> None:
+        """Link the shuffled group slots: each group's members get one plan (names, times, hardware ids)."""
+        planners: dict[str, Callable[[str, list[int]], None]] = {
+            "dup2": self._plan_rejoin,
+            "dup3": self._plan_rejoin,
+            "dup_mobile": self._plan_rejoin,
+            "dup_hybrid": self._plan_rejoin,
+            "dup_young": self._plan_rejoin,
+            "shared_win": self._plan_shared_win,
+            "hostile_name": self._plan_hostile,
+        }
         for kind, roles in _GROUP_ROLES.items():
-            news = [p for p, s in enumerate(slots) if s == f"{kind}.new"]
-            olds = [p for p, s in enumerate(slots) if s == f"{kind}.old"]
-            per_group = len(roles) - 1
-            for k, new in enumerate(news):
-                name = self._name({"dup_mobile": "iPhone-", "dup_hybrid": "WKS-"}.get(kind, "DESKTOP-"), new)
-                new_signin = now - rng.randint(0, 15 * DAY)
-                new_reg = new_signin - rng.randint(1 * DAY, 10 * DAY)
-                self.dup_plan[new] = (name, new_signin, new_reg, "new")
-                previous_reg = new_reg
-                for old in olds[k * per_group : (k + 1) * per_group]:
-                    # The older object: last seen before the re-join, some long enough ago to be stale too.
-                    age = rng.choice(((20, 80), (95, 600)))
-                    signin = min(now - rng.randint(age[0] * DAY, age[1] * DAY), previous_reg - DAY)
-                    reg = signin - rng.randint(30 * DAY, 700 * DAY)
-                    self.dup_plan[old] = (name, signin, reg, "old")
-                    previous_reg = reg
+            by_role = {role: [p for p, s in enumerate(slots) if s == f"{kind}.{role}"] for role in dict.fromkeys(roles)}
+            taken = dict.fromkeys(by_role, 0)
+            for _ in range(len(by_role[roles[0]])):
+                members = []
+                for role in roles:
+                    members.append(by_role[role][taken[role]])
+                    taken[role] += 1
+                planners[kind](kind, members)
+
+    def _hardware(self, mobile: bool) -> str:
+        """A hardware identity entry for physicalIds: [USER-HWID] on registered mobiles, [HWID] otherwise."""
+        if mobile:
+            return f"[USER-HWID]:{self.rng.getrandbits(64):016x}"
+        return f"[HWID]:h:{self.rng.getrandbits(52)}"
+
+    def _plan_rejoin(self, kind: str, members: list[int]) -> None:
+        """The same hardware joined again: one [HWID] entry and trust type; older objects went quiet first."""
+        new, *olds = members
+        young = kind == "dup_young"
+        name = {"dup_mobile": _GENERIC_IPHONE, "dup_hybrid": self._name("WKS-", new)}.get(kind, self._name("DESKTOP-", new))
+        hardware = self._hardware(kind == "dup_mobile")
+        new_signin = self.now - self._between(0, (2 if young else 15) * DAY)
+        new_reg = new_signin - self._between((3 if young else 1) * DAY, (4 if young else 10) * DAY)
+        self.group_plan[new] = _Member(f"{kind}.new", name, new_signin, new_reg, hardware)
+        newer_reg = new_reg
+        for old in olds:
+            # Last seen before the newer object was registered; 35-80 days (duplicate only) or 95-600 (stale too),
+            # or 6-24 days for dup_young (under duplicate.min_inactive_days).
+            low, high = (6, 24) if young else self.rng.choice(((35, 80), (95, 600)))
+            signin = self._clear_of_stale(min(self.now - self._between(low * DAY, high * DAY), newer_reg - DAY))
+            reg = signin - self._between(30 * DAY, 700 * DAY)
+            self.group_plan[old] = _Member(f"{kind}.old", name, signin, reg, hardware)
+            newer_reg = reg
+
+    def _plan_shared_win(self, kind: str, members: list[int]) -> None:
+        """Unrelated laptops that a naming template gave one name; the others went quiet before one registered."""
+        recent, *others = members
+        name = self._name("LT-", recent)
+        signin = self._ago(0, 10)
+        reg = signin - self._between(DAY, 20 * DAY)
+        self.group_plan[recent] = _Member(f"{kind}.recent", name, signin, reg, self._hardware(False))
+        for other in others:
+            older = self._ago(35, 80)
+            self.group_plan[other] = _Member(f"{kind}.older", name, older, self._reg_before(older), self._hardware(False))
+
+    def _plan_hostile(self, kind: str, members: list[int]) -> None:
+        """A colleague's PC, and a device registered after its last sign-in under the same name."""
+        victim, impostor = members
+        name = self._name("DESKTOP-", victim)
+        away = self._cycle(kind, ("in_office", "on_leave")) == "on_leave"
+        signin = self._ago(35, 80) if away else self._ago(2, 20)
+        self.group_plan[victim] = _Member(f"{kind}.victim", name, signin, self._reg_before(signin), self._hardware(False))
+        reg = self._between(signin + DAY // 2, self.now - DAY // 2)
+        self.group_plan[impostor] = _Member(f"{kind}.impostor", name, self._between(reg, self.now), reg, self._hardware(False))
+
+    def _group_member(self, p: int) -> int:
+        member = self.group_plan[p]
+        kind, role = member.population.split(".", 1)
+        flags = {
+            "new": F["duplicate_newer"],
+            "old": F["duplicate_older"],
+            "recent": F["shared_name"],
+            "older": F["shared_name"],
+            "victim": F["hostile_name"],
+            "impostor": F["hostile_name"],
+        }[role]
+        if kind == "dup_young":
+            flags = 0  # the same hardware, but not (yet) a duplicate: no flag claims otherwise
+        if kind == "dup_mobile":
+            physical = [f"[USER-GID]:{self.rng.getrandbits(64):016x}", member.hardware]
+            return self._mobile(
+                p, member.population, member.signin, flags, name=member.name, reg=member.reg, os="iOS", physical=physical
+            )
+        physical = [f"[GID]:g:{self.rng.getrandbits(52)}", member.hardware]
+        if kind == "dup_hybrid":
+            return self._hybrid(p, member.population, member.signin, flags, name=member.name, reg=member.reg, physical=physical)
+        return self._aad_win(p, member.population, member.signin, flags, member.name, reg=member.reg, physical=physical)
 
     # ------------------------------------------------------------------ helpers
 
@@ -254,6 +397,10 @@ class FleetBuilder:
     def _stale_signin(self) -> int:
         low, high = _STALE_BUCKETS[int(self.rng.random() * len(_STALE_BUCKETS))]
         return self._ago(low, high)
+
+    def _clear_of_stale(self, signin: int) -> int:
+        """Move a computed sign-in that landed within 4 days of the 90-day threshold to 95 days ago."""
+        return self.now - 95 * DAY if 86 * DAY < self.now - signin < 94 * DAY else signin
 
     def _reg_before(self, moment: int) -> int:
         base = self.now if moment == NULL else moment
@@ -287,38 +434,48 @@ class FleetBuilder:
         self,
         *,
         archetype: str,
-        cls: str,
         flags: int,
         name: str,
         trust: str,
         os: str,
         signin: int,
         reg: int,
+        cls: str | None = None,
         enabled: bool = True,
         managed: bool | None = True,
         compliant: bool | None = None,
         physical: list[str] | None = None,
         registered: bool = True,
-        sync_enabled: bool = False,
+        altsec: list[dict[str, Any]] | None = None,
+        sync_enabled: bool | None = None,
         onprem_sync: int = NULL,
         ext: dict[str, str] | None = None,
         owner: bool = True,
         bitlocker: int = 0,
+        laps: int = 0,
         intune: int = NULL,
         sid: str | None = None,
+        version: str | None = None,
+        profile_type: str = "RegisteredDevice",
     ) -> int:
+        """Append one device. Its truth is its population's table row (`cls` only for hand-made devices)."""
         rng, store = self.rng, self.store
         index = len(store)
         windows = os == "Windows"
+        hybrid = trust == "ServerAd"
         if physical is None:
             gid = rng.getrandbits(52)
             physical = [f"[GID]:g:{gid}", f"[HWID]:h:{gid + 3}"] if registered else []
-        altsec = [{"type": 2, "identityProvider": None, "key": x509_key(rng)}] if registered else []
-        if trust == "ServerAd":
+        if altsec is None:
+            altsec = [{"type": 2, "identityProvider": None, "key": x509_key(rng)}] if registered else []
+        synced = sync_enabled if hybrid else None  # cloud objects carry null, as Graph returns them
+        if hybrid:
             sid = sid or f"{self.domain_sid}-{1100 + index}"
-            self.onprem_sid[index] = sid
-        versions = WINDOWS_VERSIONS if windows else _PLATFORM_VERSIONS[os]
-        version = versions[int(rng.random() * len(versions))]
+            if synced is True:  # only a synced object comes back when Entra Connect runs again
+                self.onprem_sid[index] = sid
+        if version is None:
+            versions = WINDOWS_VERSIONS if windows else _PLATFORM_VERSIONS[os]
+            version = versions[int(rng.random() * len(versions))]
         if compliant is None and managed:
             compliant = rng.random() < 0.9
         core = {
@@ -340,8 +497,8 @@ class FleetBuilder:
                 version,
                 managed,
                 compliant if managed else None,
-                True if sync_enabled else None,
-                "RegisteredDevice",
+                synced,
+                profile_type,
                 "MDM" if managed else None,
                 "Company" if trust != "Workplace" else "Personal",
                 _ENROLLMENT.get(trust) if managed else None,
@@ -352,11 +509,67 @@ class FleetBuilder:
         self.owners.append(owner_index)
         self.intune.append(intune)
         self.bitlocker.append(bitlocker)
-        flags |= F["windows"] if windows else F["non_windows"]
-        if trust == "ServerAd":
-            flags |= F["hybrid"]
+        self.laps.append(laps)
+        flags |= self._facts(
+            windows=windows,
+            trust=trust,
+            version=version,
+            synced=synced,
+            altsec=altsec,
+            onprem_sync=onprem_sync,
+            signin=signin,
+            enabled=enabled,
+            ext=ext,
+            profile_type=profile_type,
+        )
         if managed is not True:
             flags |= F["not_managed"]
+        if owner_index >= 0:
+            flags |= F["has_owner"]
+        if bitlocker:
+            flags |= F["bitlocker"]
+        if laps:
+            flags |= F["laps"]
+        if intune != NULL:
+            flags |= F["intune"]
+            if self.now - intune <= 30 * DAY:
+                flags |= F["intune_recent"]
+        if cls is None:
+            self.truth.record(archetype, flags)
+        else:
+            self.truth.record_stated(cls, flags, archetype)
+        return index
+
+    def _facts(
+        self,
+        *,
+        windows: bool,
+        trust: str,
+        version: str,
+        synced: bool | None,
+        altsec: list[dict[str, Any]],
+        onprem_sync: int,
+        signin: int,
+        enabled: bool,
+        ext: dict[str, str] | None,
+        profile_type: str,
+    ) -> int:
+        """Flags that follow from the device's own properties (tests select on them; the truth ignores them)."""
+        flags = F["windows"] if windows else F["non_windows"]
+        if trust == "ServerAd":
+            flags |= F["hybrid"]
+            if synced is not True:
+                flags |= F["unsynced_hybrid"]
+            if windows and version.startswith("6."):
+                flags |= F["downlevel_hybrid"]
+            if synced is True and not altsec:
+                flags |= F["pending"]
+                if onprem_sync != NULL and self.now - onprem_sync > 14 * DAY:
+                    flags |= F["pending_stuck"]
+            if altsec and not any(_is_x509(entry) for entry in altsec):
+                flags |= F["unclear_keys"]
+        if profile_type != "RegisteredDevice":
+            flags |= F["special_profile"]
         if signin == NULL:
             flags |= F["signin_blank"]
         elif self.now - signin > 90 * DAY:
@@ -365,16 +578,22 @@ class FleetBuilder:
             flags |= F["future_signin"]
         if not enabled:
             flags |= F["disabled"]
-        if owner_index >= 0:
-            flags |= F["has_owner"]
-        if bitlocker:
-            flags |= F["bitlocker"]
-        if intune != NULL:
-            flags |= F["intune"]
-            if self.now - intune <= 30 * DAY:
-                flags |= F["intune_recent"]
-        self.truth.record(cls, flags, archetype)
-        return index
+        return flags | self._tag_facts((ext or {}).get(TAG_ATTRIBUTE), signin, enabled)
+
+    @staticmethod
+    def _tag_facts(value: str | None, signin: int, enabled: bool) -> int:
+        if not value:
+            return 0
+        tag = tags.parse(value)
+        if tag is None:
+            return F["foreign_tag"]
+        at = timefmt.epoch(tag.at)
+        flags = F["tagged_by_janitor"] if tag.action == "tagged" else 0
+        if tag.action == "disabled" and not enabled:
+            flags |= F["disabled_by_janitor"]
+        if (signin != NULL and signin > at) or (tag.action == "disabled" and enabled):
+            flags |= F["reactivated"]
+        return flags
 
     def _windows_extras(self, signin: int, managed: bool = True) -> dict[str, Any]:
         """BitLocker keys (most Windows devices) and an Intune record (managed ones)."""
@@ -387,65 +606,81 @@ class FleetBuilder:
     # ------------------------------------------------------------------ recipes
 
     def _recipes(self) -> dict[str, Callable[[int], Any]]:
+        edge = F["edge_case"]
+        now = self.now
         return {
-            "aad_win": lambda p: self._aad_win(p, "aad_win", "healthy", self._ago(0, 85)),
-            "aad_win_stale": lambda p: self._aad_win(p, "aad_win_stale", "stale", self._stale_signin()),
-            "aad_win_unmanaged": self._aad_unmanaged,
-            "wp_win": lambda p: self._wp_win(p, "wp_win", "healthy", self._ago(0, 85)),
-            "wp_win_stale": lambda p: self._wp_win(p, "wp_win_stale", "stale", self._stale_signin()),
-            "mobile": lambda p: self._mobile(p, "mobile", "healthy", self._ago(0, 85)),
-            "mobile_stale": self._mobile_stale,
-            "hybrid": lambda p: self._hybrid(p, "hybrid", "healthy", self._ago(0, 85)),
-            "hybrid_stale": lambda p: self._hybrid(p, "hybrid_stale", "stale", self._stale_signin()),
-            "pending_new": lambda p: self._pending(p, "pending_new", "pending", self._ago(0, 12)),
-            "pending_stuck": lambda p: self._pending(p, "pending_stuck", "pending", self._ago(16, 400)),
+            "aad_win": lambda p: self._aad_win(p, "aad_win", self._ago(0, 85)),
+            "aad_win_stale": lambda p: self._aad_win(p, "aad_win_stale", self._stale_signin()),
+            "aad_win_unmanaged": lambda p: self._aad_win(p, "aad_win_unmanaged", self._ago(0, 85), managed=False),
+            "wp_win": lambda p: self._wp_win(p, "wp_win", self._ago(0, 85)),
+            "wp_win_stale": lambda p: self._wp_win(p, "wp_win_stale", self._stale_signin()),
+            "mobile": lambda p: self._mobile(p, "mobile", self._ago(0, 85)),
+            "mobile_stale": lambda p: self._mobile(p, "mobile_stale", self._stale_signin()),
+            "mobile_stale.tagged": lambda p: self._mobile(
+                p, "mobile_stale.tagged", self._stale_signin(), ext=self._tag("tagged", self._ago(1, 60))
+            ),
+            "hybrid": lambda p: self._hybrid(p, "hybrid", self._ago(0, 85)),
+            "hybrid_stale": lambda p: self._hybrid(p, "hybrid_stale", self._stale_signin()),
+            "pending_new": lambda p: self._pending(p, "pending_new", self._ago(0, 12)),
+            "pending_stuck": lambda p: self._pending(p, "pending_stuck", self._ago(16, 400)),
             "autopilot": self._autopilot,
             "kiosk": self._kiosk,
             "pgroup": self._pgroup,
-            "blank_recent": self._blank_recent,
+            "blank_recent": lambda p: self._aad_win(p, "blank_recent", NULL, reg=self._ago(0, 80)),
             "blank_old": self._blank_old,
-            "disabled_other": self._disabled_other,
-            "janitor_expired": lambda p: self._janitor_disabled(p, "janitor_expired", self._ago(33, 400)),
-            "janitor_recent": lambda p: self._janitor_disabled(p, "janitor_recent", self._ago(1, 27)),
-            "dup2": self._duplicate,
-            "dup3": self._duplicate,
-            "dup_mobile": self._duplicate,
-            "dup_hybrid": self._duplicate,
-            "edge.stale_just": lambda p: self._aad_win(
-                p, "edge.stale_just", "stale", self.now - 90 * DAY - DAY // 2, F["edge_case"]
+            "disabled_other": lambda p: self._disabled_other(p, "disabled_other", None),
+            "disabled_other.foreign": lambda p: self._disabled_other(
+                p, "disabled_other.foreign", f"Disabled by helpdesk, ticket INC{self.rng.randrange(10**6, 10**7)}"
             ),
-            "edge.fresh_just": lambda p: self._aad_win(
-                p, "edge.fresh_just", "healthy", self.now - 90 * DAY + DAY // 2, F["edge_case"]
-            ),
-            "edge.future_signin": lambda p: self._aad_win(p, "edge.future_signin", "healthy", self.now + 600, F["edge_case"]),
+            **{
+                f"janitor_expired.{variant}": self._janitor_expired(variant)
+                for variant in ("plain", "keys", "intune_recent", "keys_intune_old", "laps")
+            },
+            "janitor_recent": lambda p: self._janitor_disabled(p, "janitor_recent", self._ago(1, 27), "plain"),
+            "shared_iphone": self._shared_iphone,
+            "foreign_tag": self._foreign_tag,
+            **{f"reactivated.{v}": self._reactivated(v) for v in ("signed_in", "enabled", "disabled_again", "mobile")},
+            "registration_unclear": self._registration_unclear,
+            "special_profile": self._special_profile,
+            "unsynced_hybrid": self._unsynced_hybrid,
+            "downlevel_hybrid": self._downlevel_hybrid,
+            "intune_active": self._intune_active,
+            "edge.stale_just": lambda p: self._aad_win(p, "edge.stale_just", now - 90 * DAY - DAY // 2, edge),
+            "edge.fresh_just": lambda p: self._aad_win(p, "edge.fresh_just", now - 90 * DAY + DAY // 2, edge),
+            "edge.future_signin": lambda p: self._aad_win(p, "edge.future_signin", now + 600, edge),
             "edge.expired_just": lambda p: self._janitor_disabled(
-                p, "edge.expired_just", self.now - 30 * DAY - DAY // 2, F["edge_case"]
+                p, "edge.expired_just", now - 30 * DAY - DAY // 2, "plain", edge
             ),
-            "edge.recent_just": lambda p: self._janitor_disabled(
-                p, "edge.recent_just", self.now - 30 * DAY + DAY // 2, F["edge_case"]
-            ),
-            "edge.blank_just": self._edge_blank_just,
+            "edge.recent_just": lambda p: self._janitor_disabled(p, "edge.recent_just", now - 30 * DAY + DAY // 2, "plain", edge),
+            "edge.blank_just": lambda p: self._aad_win(p, "edge.blank_just", NULL, edge, reg=now - 90 * DAY - DAY // 2),
             "edge.malformed_tag": self._edge_malformed_tag,
-            "edge.pending_odd_key": self._edge_pending_odd_key,
-            "edge.unmanaged_null": self._edge_unmanaged_null,
+            "edge.pending_odd_key": lambda p: self._pending(
+                p, "edge.pending_odd_key", self._ago(20, 60), edge, altsec=[text_key("RSA:<PUBKEY>0F3A")]
+            ),
+            "edge.unmanaged_null": lambda p: self._aad_win(p, "edge.unmanaged_null", self._ago(0, 60), edge, managed=None),
         }
 
     def _aad_win(
         self,
         p: int,
         archetype: str,
-        cls: str,
         signin: int,
         flags: int = 0,
         name: str | None = None,
         *,
         reg: int | None = None,
-        managed: bool = True,
+        managed: bool | None = True,
+        physical: list[str] | None = None,
+        ext: dict[str, str] | None = None,
+        intune: int | None = None,
+        **device: Any,
     ) -> int:
         """An Entra joined Windows device; registered before its sign-in unless `reg` says when."""
+        extras = {**self._windows_extras(signin, managed is True), **device}
+        if intune is not None:
+            extras["intune"] = intune
         return self._add(
             archetype=archetype,
-            cls=cls,
             flags=flags,
             name=name or self._name("DESKTOP-", p),
             trust="AzureAd",
@@ -453,17 +688,15 @@ class FleetBuilder:
             signin=signin,
             reg=self._reg_before(min(signin, self.now)) if reg is None else reg,
             managed=managed,
-            **self._windows_extras(signin, managed),
+            physical=physical,
+            ext=ext,
+            **extras,
         )
 
-    def _aad_unmanaged(self, p: int) -> int:
-        return self._aad_win(p, "aad_win_unmanaged", "unmanaged", self._ago(0, 85), managed=False)
-
-    def _wp_win(self, p: int, archetype: str, cls: str, signin: int) -> int:
+    def _wp_win(self, p: int, archetype: str, signin: int) -> int:
         managed = self.rng.random() < 0.3
         return self._add(
             archetype=archetype,
-            cls=cls,
             flags=0,
             name=self._name("LAPTOP-", p),
             trust="Workplace",
@@ -478,22 +711,24 @@ class FleetBuilder:
         self,
         p: int,
         archetype: str,
-        cls: str,
         signin: int,
         flags: int = 0,
         ext: dict[str, str] | None = None,
         name: str | None = None,
         reg: int | None = None,
         os: str | None = None,
+        physical: list[str] | None = None,
     ) -> int:
+        """An Entra registered phone, tablet or Mac: [USER-GID] and its own [USER-HWID] in physicalIds."""
         if os is None:
             roll = self.rng.random()
             os = "iOS" if roll < 0.5 else "Android" if roll < 0.85 else "MacMDM"
         managed = self.rng.random() < 0.6
         prefix = {"iOS": "iPhone-", "Android": "Android-", "MacMDM": "MacBook-"}[os]
+        if physical is None:
+            physical = [f"[USER-GID]:{self.rng.getrandbits(64):016x}", self._hardware(True)]
         return self._add(
             archetype=archetype,
-            cls=cls,
             flags=flags,
             name=name or self._name(prefix, p),
             trust="Workplace",
@@ -501,24 +736,30 @@ class FleetBuilder:
             signin=signin,
             reg=reg if reg is not None else self._reg_before(signin),
             managed=managed,
-            physical=[f"[USER-GID]:{self.rng.getrandbits(64):016x}"],
+            physical=physical,
             ext=ext,
             intune=self._intune_after(signin) if managed else NULL,
         )
 
-    def _mobile_stale(self, p: int) -> int:
-        signin = self._stale_signin()
-        tagged = self._cycle("mobile_stale", ("plain", "plain", "tagged")) == "tagged"
-        ext = self._tag("tagged", self._ago(1, 60)) if tagged else None
-        return self._mobile(p, "mobile_stale", "stale", signin, F["tagged_by_janitor"] if tagged else 0, ext)
-
     def _hybrid(
-        self, p: int, archetype: str, cls: str, signin: int, flags: int = 0, name: str | None = None, reg: int | None = None
+        self,
+        p: int,
+        archetype: str,
+        signin: int,
+        flags: int = 0,
+        name: str | None = None,
+        reg: int | None = None,
+        *,
+        synced: bool | None = True,
+        managed: bool | None = None,
+        **device: Any,
     ) -> int:
-        managed = self.rng.random() < 0.5
+        """A hybrid joined Windows computer with its X509 key; Entra Connect synced it 0-3 days ago unless not synced."""
+        if managed is None:
+            managed = self.rng.random() < 0.5
+        extras = {**self._windows_extras(signin, managed), **device}
         return self._add(
             archetype=archetype,
-            cls=cls,
             flags=flags,
             name=name or self._name("WKS-", p),
             trust="ServerAd",
@@ -526,30 +767,26 @@ class FleetBuilder:
             signin=signin,
             reg=reg if reg is not None else self._reg_before(signin),
             managed=managed,
-            sync_enabled=True,
-            onprem_sync=self._ago(0, 3),
+            sync_enabled=synced,
+            onprem_sync=extras.pop("onprem_sync", self._ago(0, 3) if synced else NULL),
             owner=False,
-            **self._windows_extras(signin, managed),
+            **extras,
         )
 
     def _pending(
         self,
         p: int,
         archetype: str,
-        cls: str,
         synced: int,
         flags: int = 0,
-        altsec_text: str | None = None,
+        altsec: list[dict[str, Any]] | None = None,
         name: str | None = None,
         sid: str | None = None,
     ) -> int:
         """A hybrid computer Entra Connect synced that never registered: age is onPremisesLastSyncDateTime."""
-        if self.now - synced > 14 * DAY:
-            flags |= F["pending_stuck"]
-        index = self._add(
+        return self._add(
             archetype=archetype,
-            cls=cls,
-            flags=flags | F["pending"],
+            flags=flags,
             name=name or self._name("PC-", p),
             trust="ServerAd",
             os="Windows",
@@ -557,134 +794,82 @@ class FleetBuilder:
             reg=NULL,
             managed=None,
             registered=False,
+            altsec=altsec,
             sync_enabled=True,
             onprem_sync=synced,
             owner=False,
             sid=sid,
         )
-        if altsec_text is not None:  # an entry that is not an X509 key: still pending
-            device = self.store.full(index)
-            device["alternativeSecurityIds"] = [
-                {"type": 2, "identityProvider": None, "key": base64.b64encode(altsec_text.encode("utf-16-le")).decode()}
-            ]
-            self.store.put(index, device)
-        return index
 
     def _autopilot(self, p: int) -> int:
         state = self._cycle("autopilot", ("ok", "stale", "ok", "expired", "ok", "unmanaged", "ok", "ok", "stale", "ok"))
         rng = self.rng
-        signin = self._stale_signin() if state in ("stale", "expired") else self._ago(0, 85)
+        signin = self._stale_signin() if state == "stale" else self._ago(0, 85)
         physical = [f"[ZTDID]:{rng.getrandbits(128):032x}", f"[GID]:g:{rng.getrandbits(52)}", f"[HWID]:h:{rng.getrandbits(52)}"]
-        managed = state != "unmanaged"
-        enabled, ext, flags = True, None, F["autopilot"]
-        if state == "expired":
-            enabled, ext, flags = False, self._tag("disabled", self._ago(40, 300)), flags | F["disabled_by_janitor"]
-        return self._add(
-            archetype="autopilot",
-            cls="protected",
-            flags=flags,
-            name=self._name("CORP-", p),
-            trust="AzureAd",
-            os="Windows",
-            signin=signin,
-            reg=self._reg_before(signin),
-            managed=managed,
+        enabled, ext = True, None
+        if state == "expired":  # disabled by an earlier run, not signed in since
+            tagged_at = self._ago(40, 300)
+            signin = tagged_at - self._between(91 * DAY, 400 * DAY)
+            enabled, ext = False, self._tag("disabled", tagged_at)
+        return self._aad_win(
+            p,
+            "autopilot",
+            signin,
+            F["autopilot"],
+            self._name("CORP-", p),
+            managed=state != "unmanaged",
             physical=physical,
-            enabled=enabled,
             ext=ext,
+            enabled=enabled,
             owner=rng.random() < 0.5,
-            **self._windows_extras(signin, managed),
         )
 
     def _kiosk(self, p: int) -> int:
         state = self._cycle("kiosk", ("ok", "stale", "ok", "blank"))
         signin = {"ok": self._ago(0, 85), "stale": self._stale_signin(), "blank": NULL}[state]
         reg = self._ago(100, 900) if signin == NULL else self._reg_before(signin)
-        return self._add(
-            archetype="kiosk",
-            cls="protected",
-            flags=F["protected_name"],
-            name=self._name("KIOSK-", p),
-            trust="AzureAd",
-            os="Windows",
-            signin=signin,
-            reg=reg,
-            owner=False,
-            **self._windows_extras(signin),
-        )
+        return self._aad_win(p, "kiosk", signin, F["protected_name"], self._name("KIOSK-", p), reg=reg, owner=False)
 
     def _pgroup(self, p: int) -> int:
         state = self._cycle("pgroup", ("stale", "pending", "ok", "expired", "hybrid_stale", "unmanaged"))
         nested = self.counters["pgroup"] % 3 == 2  # the 2nd, 5th, ... member sits in the nested group
         flags = F["protected_group"] | (F["protected_group_nested"] if nested else 0)
         if state == "pending":
-            index = self._pending(p, "pgroup", "protected", self._ago(20, 200), flags)
+            index = self._pending(p, "pgroup", self._ago(20, 200), flags)
         elif state == "hybrid_stale":
-            index = self._hybrid(p, "pgroup", "protected", self._stale_signin(), flags)
+            index = self._hybrid(p, "pgroup", self._stale_signin(), flags)
         elif state == "expired":
-            index = self._janitor_disabled(p, "pgroup", self._ago(40, 300), flags, cls="protected")
+            index = self._janitor_disabled(p, "pgroup", self._ago(40, 300), "plain", flags)
         elif state == "unmanaged":
-            signin = self._ago(0, 85)
-            index = self._add(
-                archetype="pgroup",
-                cls="protected",
-                flags=flags,
-                name=self._name("DESKTOP-", p),
-                trust="AzureAd",
-                os="Windows",
-                signin=signin,
-                reg=self._reg_before(signin),
-                managed=False,
-            )
+            index = self._aad_win(p, "pgroup", self._ago(0, 85), flags, managed=False)
         else:
-            signin = self._stale_signin() if state == "stale" else self._ago(0, 85)
-            index = self._aad_win(p, "pgroup", "protected", signin, flags)
+            index = self._aad_win(p, "pgroup", self._stale_signin() if state == "stale" else self._ago(0, 85), flags)
         (self.protected_nested if nested else self.protected_direct).append(index)
         return index
-
-    def _blank_recent(self, p: int) -> int:
-        return self._aad_win_blank(p, "blank_recent", "healthy", self._ago(0, 80))
 
     def _blank_old(self, p: int) -> int:
         kind = self._cycle("blank_old", ("aad", "mobile", "hybrid"))
         reg = self._ago(95, 1000)
         if kind == "mobile":
-            return self._mobile(p, "blank_old", "no_signin_record", NULL, reg=reg)
+            return self._mobile(p, "blank_old", NULL, reg=reg)
         if kind == "hybrid":
-            return self._hybrid(p, "blank_old", "no_signin_record", NULL, reg=reg)
-        return self._aad_win_blank(p, "blank_old", "no_signin_record", reg)
+            return self._hybrid(p, "blank_old", NULL, reg=reg)
+        return self._aad_win(p, "blank_old", NULL, reg=reg)
 
-    def _aad_win_blank(self, p: int, archetype: str, cls: str, reg: int, flags: int = 0) -> int:
-        return self._aad_win(p, archetype, cls, NULL, flags, reg=reg)
+    def _disabled_other(self, p: int, archetype: str, note: str | None) -> int:
+        """Disabled by an administrator (not by us), with or without their own note in the tag attribute."""
+        return self._aad_win(p, archetype, self._ago(10, 600), ext={TAG_ATTRIBUTE: note} if note else None, enabled=False)
 
-    def _disabled_other(self, p: int) -> int:
-        """Disabled by an administrator (not by us): never a candidate, whatever its age."""
-        foreign = self._cycle("disabled_other", ("none", "none", "foreign")) == "foreign"
-        signin = self._ago(10, 600)
-        ext = {TAG_ATTRIBUTE: f"Disabled by helpdesk, ticket INC{self.rng.randrange(10**6, 10**7)}"} if foreign else None
-        return self._add(
-            archetype="disabled_other",
-            cls="healthy",
-            flags=F["foreign_tag"] if foreign else 0,
-            name=self._name("DESKTOP-", p),
-            trust="AzureAd",
-            os="Windows",
-            signin=signin,
-            reg=self._reg_before(signin),
-            enabled=False,
-            ext=ext,
-            **self._windows_extras(signin),
-        )
+    def _janitor_expired(self, variant: str) -> Callable[[int], int]:
+        return lambda p: self._janitor_disabled(p, f"janitor_expired.{variant}", self._ago(33, 400), variant)
 
-    def _janitor_disabled(self, p: int, archetype: str, tagged_at: int, flags: int = 0, cls: str | None = None) -> int:
-        """Disabled by entra-janitor at `tagged_at`: a delete candidate once 30 days have passed.
+    def _janitor_disabled(self, p: int, archetype: str, tagged_at: int, variant: str, flags: int = 0) -> int:
+        """Disabled by entra-janitor at `tagged_at`, not signed in since; `variant` picks what a delete would destroy.
 
-        Delete candidates rotate through the delete gates' cases: BitLocker keys, a recent Intune sync, none.
+        plain: nothing; keys: BitLocker keys; intune_recent: Intune synced 0-10 days ago; keys_intune_old: keys
+        and an Intune sync from before the disable; laps: a Windows LAPS password.
         """
-        expired = self.now - tagged_at >= 30 * DAY
-        signin = min(tagged_at - self.rng.randint(91 * DAY, 400 * DAY), tagged_at)
-        variant = self._cycle("janitor_disabled", ("keys", "intune_recent", "plain", "keys_intune_old"))
-        bitlocker = 1 if "keys" in variant else 0
+        signin = tagged_at - self._between(91 * DAY, 400 * DAY)
         intune = NULL
         if variant == "intune_recent":
             intune = self._ago(0, 10)
@@ -692,8 +877,7 @@ class FleetBuilder:
             intune = min(signin + DAY, self.now - 60 * DAY)
         return self._add(
             archetype=archetype,
-            cls=cls or ("expired_disabled" if expired else "healthy"),
-            flags=flags | F["disabled_by_janitor"],
+            flags=flags,
             name=self._name("DESKTOP-", p),
             trust="AzureAd",
             os="Windows",
@@ -701,70 +885,93 @@ class FleetBuilder:
             reg=self._reg_before(signin),
             enabled=False,
             ext=self._tag("disabled", tagged_at),
-            bitlocker=bitlocker,
+            bitlocker=1 if "keys" in variant else 0,
+            laps=1 if variant == "laps" else 0,
             intune=intune,
         )
 
-    def _duplicate(self, p: int) -> int:
-        name, signin, reg, role = self.dup_plan[p]
-        flags = F["duplicate_newer"] if role == "new" else F["duplicate_older"]
-        cls = "healthy" if role == "new" else "duplicate"
-        if name.startswith("iPhone-"):
-            return self._mobile(p, "dup_mobile", cls, signin, flags, name=name, reg=reg, os="iOS")
-        if name.startswith("WKS-"):
-            return self._hybrid(p, "dup_hybrid", cls, signin, flags, name=name, reg=reg)
-        return self._add(
-            archetype="dup",
-            cls=cls,
-            flags=flags,
-            name=name,
-            trust="AzureAd",
-            os="Windows",
-            signin=signin,
-            reg=reg,
-            **self._windows_extras(signin),
+    # ------------------------------------------------------------------ issue 11 populations
+
+    def _shared_iphone(self, p: int) -> int:
+        """An iPhone in use: since iOS 16 apps see the generic name "iPhone", so many share it."""
+        signin = self._ago(0, 10) if self._cycle("shared_iphone", ("recent", "older")) == "recent" else self._ago(35, 80)
+        return self._mobile(p, "shared_iphone", signin, F["shared_name"], name=_GENERIC_IPHONE, os="iOS")
+
+    def _foreign_tag(self, p: int) -> int:
+        """A stale device whose tag attribute another team uses (CA device filter, dynamic group, asset data)."""
+        value = {TAG_ATTRIBUTE: FOREIGN_VALUES[int(self.rng.random() * len(FOREIGN_VALUES))]}
+        if self._cycle("foreign_tag", ("windows", "windows", "mobile")) == "mobile":
+            return self._mobile(p, "foreign_tag", self._stale_signin(), ext=value)
+        return self._aad_win(p, "foreign_tag", self._stale_signin(), ext=value)
+
+    def _reactivated(self, variant: str) -> Callable[[int], int]:
+        """Our tag from an earlier run on a device that came back (signed in after the tag, or enabled again)."""
+        archetype = f"reactivated.{variant}"
+
+        def make(p: int) -> int:
+            if variant == "mobile":
+                return self._mobile(p, archetype, self._ago(0, 20), ext=self._tag("tagged", self._ago(60, 300)))
+            tagged_at = self._ago(150, 300) if variant == "disabled_again" else self._ago(40, 300)
+            signin = {
+                "signed_in": self._ago(0, 20),  # re-enabled by the helpdesk and used since
+                "enabled": tagged_at - self._between(91 * DAY, 300 * DAY),  # re-enabled, no sign-in recorded yet
+                "disabled_again": self._ago(35, 80),  # used after the tag, then disabled by someone else
+            }[variant]
+            return self._aad_win(p, archetype, signin, ext=self._tag("disabled", tagged_at), enabled=variant != "disabled_again")
+
+        return make
+
+    def _registration_unclear(self, p: int) -> int:
+        """Hybrid computer whose alternativeSecurityIds hold a key that is not X509: neither pending nor registered."""
+        state = self._cycle("registration_unclear", ("active", "stale", "blank"))
+        signin = {"active": self._ago(0, 85), "stale": self._stale_signin(), "blank": NULL}[state]
+        reg = self._ago(100, 600) if signin == NULL else self._reg_before(signin)
+        key = text_key(f"RSA:<PUBKEY>{self.rng.getrandbits(64):016X}")
+        return self._hybrid(p, "registration_unclear", signin, reg=reg, altsec=[key])
+
+    def _special_profile(self, p: int) -> int:
+        """A special-purpose object (profileType Printer, SecureVM, Shared, IoT), in use or long silent."""
+        k = self.counters.get("special_profile", 0)
+        self.counters["special_profile"] = k + 1
+        profile_type = SPECIAL_PROFILES[k % len(SPECIAL_PROFILES)]
+        signin = self._stale_signin() if (k // len(SPECIAL_PROFILES)) % 2 == 0 else self._ago(0, 85)
+        managed = profile_type in ("Shared", "IoT")
+        return self._aad_win(
+            p,
+            "special_profile",
+            signin,
+            name=self._name(f"{profile_type.upper()}-", p),
+            managed=managed,
+            profile_type=profile_type,
+            owner=False,
         )
 
-    def _edge_blank_just(self, p: int) -> int:
-        return self._aad_win_blank(p, "edge.blank_just", "no_signin_record", self.now - 90 * DAY - DAY // 2, F["edge_case"])
+    def _unsynced_hybrid(self, p: int) -> int:
+        """A stale hybrid object sync no longer manages: onPremisesSyncEnabled false (sync stopped) or null (never)."""
+        synced = False if self._cycle("unsynced_hybrid", ("false", "null")) == "false" else None
+        signin = self._stale_signin()
+        last_sync = self._between(signin, self.now - 60 * DAY) if synced is False else NULL
+        return self._hybrid(p, "unsynced_hybrid", signin, synced=synced, onprem_sync=last_sync)
+
+    def _downlevel_hybrid(self, p: int) -> int:
+        """A stale Windows 7 / 8.1 hybrid device: it registered itself; Entra Connect does not carry changes to it."""
+        version = DOWN_LEVEL_VERSIONS[int(self.rng.random() * len(DOWN_LEVEL_VERSIONS))]
+        return self._hybrid(p, "downlevel_hybrid", self._stale_signin(), synced=None, managed=False, version=version, bitlocker=0)
+
+    def _intune_active(self, p: int) -> int:
+        """A Windows device whose Entra sign-in lags while it still checks in with Intune (0-20 days ago)."""
+        return self._aad_win(p, "intune_active", self._ago(95, 400), intune=self._ago(0, 20))
 
     def _edge_malformed_tag(self, p: int) -> int:
         signin = self._ago(200, 400)
-        return self._add(
-            archetype="edge.malformed_tag",
-            cls="healthy",
-            flags=F["edge_case"] | F["foreign_tag"],
-            name=self._name("DESKTOP-", p),
-            trust="AzureAd",
-            os="Windows",
-            signin=signin,
-            reg=self._reg_before(signin),
-            enabled=False,
-            ext={TAG_ATTRIBUTE: "entra-janitor|disabled|last week|stale|run-0"},
-        )
-
-    def _edge_pending_odd_key(self, p: int) -> int:
-        return self._pending(p, "edge.pending_odd_key", "pending", self._ago(20, 60), F["edge_case"], "RSA:<PUBKEY>0F3A")
-
-    def _edge_unmanaged_null(self, p: int) -> int:
-        signin = self._ago(0, 60)
-        return self._add(
-            archetype="edge.unmanaged_null",
-            cls="unmanaged",
-            flags=F["edge_case"],
-            name=self._name("DESKTOP-", p),
-            trust="AzureAd",
-            os="Windows",
-            signin=signin,
-            reg=self._reg_before(signin),
-            managed=None,
-        )
+        ext = {TAG_ATTRIBUTE: "entra-janitor|disabled|last week|stale|run-0"}
+        return self._aad_win(p, "edge.malformed_tag", signin, F["edge_case"], ext=ext, enabled=False)
 
     # ------------------------------------------------------------------ devices added after generation
 
     def add_pending_copy(self, name: str, sid: str, synced: int) -> int:
         """A hybrid computer synced back after its Entra object was deleted: a new pending object, same SID."""
-        return self._pending(len(self.store), "recreated_by_sync", "pending", synced, F["recreated_by_sync"], name=name, sid=sid)
+        return self._pending(len(self.store), "recreated_by_sync", synced, F["recreated_by_sync"], name=name, sid=sid)
 
     def add_custom(self, *, expected_class: str, flags: int, owner_index: int, **device: Any) -> int:
         """A hand-made device (tests): the caller states the class it should have."""
