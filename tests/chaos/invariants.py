@@ -14,12 +14,13 @@ from typing import Any
 from shared.ports import AuditRecord, DeadLetter
 from shared.simulator import WriteRecord
 
-#: Devices no write of any kind may touch (ground-truth flags of the simulator).
-NEVER_WRITTEN = frozenset({"autopilot", "protected_group", "protected_group_nested", "protected_name", "hybrid"})
+#: Devices no write of any kind may touch (ground-truth flags of the simulator). Hybrid objects too, unless sync no
+#: longer carries changes to them ("unsynced_hybrid": those are cleaned up in Entra directly).
+NEVER_WRITTEN = frozenset({"autopilot", "protected_group", "protected_group_nested", "protected_name", "special_profile"})
 #: Devices that may be disabled (reversible, keys kept) but never deleted.
 NEVER_DELETED = frozenset({"bitlocker", "intune_recent"})
 #: Graph method -> the intent actions that plan it.
-PLANNED_BY = {"PATCH": frozenset({"disable", "tag"}), "DELETE": frozenset({"delete"})}
+PLANNED_BY = {"PATCH": frozenset({"disable", "tag", "clear_tag"}), "DELETE": frozenset({"delete"})}
 SAMPLE = 5
 
 
@@ -97,8 +98,9 @@ def forbidden_writes(evidence: Evidence) -> dict[str, Any]:
     touched, deleted, disabled_with_keys = [], [], 0
     for write in evidence.write_attempts:
         flags = evidence.flags.get(write.object_id, frozenset())
-        if flags & NEVER_WRITTEN:
-            touched.append(f"{write.method} {write.object_id} {sorted(flags & NEVER_WRITTEN)}")
+        never = flags & NEVER_WRITTEN | (flags & {"hybrid"} if "unsynced_hybrid" not in flags else frozenset())
+        if never:
+            touched.append(f"{write.method} {write.object_id} {sorted(never)}")
         if write.method == "DELETE" and flags & NEVER_DELETED:
             deleted.append(f"DELETE {write.object_id} {sorted(flags & NEVER_DELETED)}")
         elif write.method == "PATCH" and flags & NEVER_DELETED:

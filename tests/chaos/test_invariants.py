@@ -62,6 +62,8 @@ def test_each_broken_promise_is_named():
     assert "devices_written_twice" in violations(write_attempts=[write("d1", 2), write("d1", 2.5)])
     flags = {**base["flags"], "d1": frozenset({"protected_group"})}
     assert violations(flags=flags) == ["writes_to_protected_or_hybrid"]
+    assert violations(flags={**base["flags"], "d1": frozenset({"hybrid"})}) == ["writes_to_protected_or_hybrid"]
+    assert violations(flags={**base["flags"], "d1": frozenset({"hybrid", "unsynced_hybrid"})}) == []  # Entra's to clean
     deleted = [*base["records"][:1], record(1, "intent", "c1", "d1", action="delete")]
     assert violations(records=[*deleted, *base["records"][1:]], write_attempts=[write("d1", 2, "DELETE")]) == [
         "deletes_of_key_or_intune_devices"

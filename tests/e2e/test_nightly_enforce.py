@@ -1,8 +1,9 @@
 """End to end against the simulator: scan, then work in enforce mode, checked against the ground truth.
 
-Exactly the ground-truth candidates are written (disabled + tagged, tagged, or deleted, as issue 4's table
-says); no protected or hybrid device is written at all, no device holding BitLocker keys or an active Intune
-record is deleted; notices land in the simulator's outbox addressed to the right people.
+Exactly the ground-truth candidates are written (disabled + tagged, tagged, tag cleared or deleted, as the
+"Expected outcomes" table in docs/safety.md says); no protected device, and no hybrid device sync can carry a
+change to, is written at all; no device holding BitLocker keys or an active Intune record is deleted; notices
+land in the simulator's outbox addressed to the right people.
 """
 
 from __future__ import annotations
@@ -62,22 +63,14 @@ def tenant() -> Tenant:
 
 
 def _expected(tenant: Tenant) -> tuple[set[str], set[str], set[str]]:
+    """What docs/safety.md's "Expected outcomes" table says an enforce run writes (via the simulator's truth).
+
+    The table is written for `pending.action: delete`; this run keeps the default, so pending objects are not deleted.
+    """
     truth = tenant.truth
-    disable, tag, delete = set(), set(), set()
-    for cls in ("stale", "duplicate"):
-        for oid in truth.ids_of(cls):
-            flags = truth.flags(oid)
-            if "hybrid" in flags:
-                continue
-            if "non_windows" in flags:
-                if "tagged_by_janitor" not in flags and "disabled_by_janitor" not in flags:
-                    tag.add(oid)
-            else:
-                disable.add(oid)
-    for oid in truth.ids_of("expired_disabled"):
-        flags = truth.flags(oid)
-        if not flags & {"hybrid", "bitlocker", "intune_recent", "non_windows"}:
-            delete.add(oid)
+    disable = set(truth.ids_with_outcome("disabled+tagged"))
+    tag = set(truth.ids_with_outcome("tagged"))
+    delete = {oid for oid in truth.ids_with_outcome("deleted") if truth.expected_class(oid) != "pending"}
     return disable, tag, delete
 
 
@@ -88,20 +81,23 @@ async def test_enforce_writes_exactly_the_ground_truth_candidates(tenant, tmp_pa
     assert not result.scan.halted
     writes = list(tenant.writes)
     disabled = {w.object_id for w in writes if w.method == "PATCH" and (w.body or {}).get("accountEnabled") is False}
-    tagged = {w.object_id for w in writes if w.method == "PATCH" and "accountEnabled" not in (w.body or {})}
+    cleared = {w.object_id for w in writes if w.method == "PATCH" and not w.body["extensionAttributes"]["extensionAttribute15"]}
+    tagged = {w.object_id for w in writes if w.method == "PATCH" and "accountEnabled" not in (w.body or {})} - cleared
     deleted = {w.object_id for w in writes if w.method == "DELETE"}
     assert want_disable and want_delete, "the fleet must exercise disables and deletes"
     assert disabled == want_disable
     assert tagged == want_tag
     assert deleted == want_delete
-    assert len(writes) == len(disabled) + len(tagged) + len(deleted), "each device written at most once"
+    assert cleared == set(tenant.truth.ids_with_outcome("tag cleared"))
+    assert len(writes) == len(disabled) + len(tagged) + len(cleared) + len(deleted), "each device written at most once"
 
     for w in writes:
         flags = flags_of[w.object_id]
-        assert not flags & {"protected_group", "protected_name", "autopilot", "hybrid"}, (w.object_id, flags)
+        assert not flags & {"protected_group", "protected_name", "autopilot", "special_profile"}, (w.object_id, flags)
+        assert "hybrid" not in flags or "unsynced_hybrid" in flags, (w.object_id, flags)  # sync carries the others
         if w.method == "DELETE":
             assert not flags & {"bitlocker", "intune_recent"}, (w.object_id, flags)
-        if w.method == "PATCH":
+        if w.method == "PATCH" and w.object_id not in cleared:
             tag = w.body["extensionAttributes"]["extensionAttribute15"]
             assert tag.startswith("entra-janitor|") and result.scan.run_id in tag
 
