@@ -24,13 +24,14 @@ import msgspec
 from shared import commands, telemetry
 from shared.commands import RemediationCommand
 from shared.errors import AuditUnavailable, GraphError, GraphPermissionError, InvalidCommand, PermanentError, TransientError
+from shared.graph.failures import is_non_windows_refusal
 from shared.models import Device
 from shared.notify import Notice, recipients, render_notice, send_digests, send_notice
 from shared.policy import Policy
 from shared.ports import AuditEntry, AuditLog, AuditQuery, AuditRecord, GraphPort, GraphResult, Owner
 from shared.tags import Tag
 from shared.worker import records
-from shared.worker.actions import DEVICE_WRITES, MAILS, READ_ONLY, is_windows, planned_action
+from shared.worker.actions import DEVICE_WRITES, MAILS, READ_ONLY, planned_action
 from shared.worker.batching import AuditWriter, DeviceWriter
 from shared.worker.budget import BudgetStore, MemoryBudget
 from shared.worker.gates import INTUNE_BLOCKS, Evaluation, GateContext, Reservation, evaluate, finish, needs_budget
@@ -595,7 +596,7 @@ class Worker:
                 decision, reason = "skipped", "state changed: the device was deleted before the write"
             else:
                 decision, settle = "failed", "dead_letter"
-                reason = _refusal(action, result, current)
+                reason = _refusal(action, result)
         elif action == "delete" and result is not None and result.status == 404:
             reason = "the device was already gone (404): done"
         mail: dict[str, Any] | None = None
@@ -762,28 +763,16 @@ def _applied(device: Device, patch: Mapping[str, Any]) -> Device:
     return msgspec.convert(data, Device)
 
 
-def _non_windows_refusal(action: str, result: GraphResult, current: Device | None) -> bool:
-    """Graph's 400 for an app-only accountEnabled PATCH on a device that is not Windows."""
-    if action != "disable" or result.status != 400:
-        return False
-    said = (result.error_message or "").lower()
-    return "only on windows devices" in said or (current is not None and not is_windows(current.operating_system))
-
-
-def _refusal(action: str, result: GraphResult, current: Device | None) -> str:
-    """Why a write failed for good, in words that point at what can help (never a permission that would not).
+def _refusal(action: str, result: GraphResult) -> str:
+    """Why a write failed for good; the gateway's message says what can help (never a permission that would not).
 
     Source: Microsoft Graph answers an application's accountEnabled PATCH on a non-Windows device with
     400 Request_BadRequest, "Properties other than ExtendedAttribute1..15 can be modified only on windows
     devices" (microsoft-graph-docs issues 15707 and 16641): no permission or role changes that.
     """
     said = result.error_message or result.error_code or str(result.status)
-    if _non_windows_refusal(action, result, current):
-        return (
-            f"Graph refused the disable for good (400 {result.error_code or 'Request_BadRequest'}): an application may "
-            "change only extensionAttribute1..15 on a device that is not Windows, whatever permissions it holds; "
-            f"nothing was changed on the device ({said})"
-        )
+    if is_non_windows_refusal(result.status, result.error_code, result.error_message):
+        return f"Graph refused the {action} for good (400 {result.error_code}; no permission or role changes this): {said}"
     return f"Graph refused the {action}: {said}"
 
 

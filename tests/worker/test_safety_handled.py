@@ -175,7 +175,7 @@ async def test_graph_refusing_a_non_windows_disable_is_a_permanent_clear_failure
     seen = msgspec.structs.replace(stored, operating_system="Windows")
     handled, entry = await run_one(make_worker, audit, graph, command(seen))
     assert (handled.settle, entry.decision) == ("dead_letter", "failed")
-    assert entry.reason.startswith("Graph refused the disable for good (400 Request_BadRequest)")
+    assert entry.reason.startswith("Graph refused the disable for good (400 Request_BadRequest; no permission")
     assert "extensionAttribute1..15" in entry.reason and NON_WINDOWS_PATCH in entry.reason
     assert "grant" not in entry.reason.lower(), "no permission would help: the reason must not ask for one"
     assert graph.mails == [] and graph.devices["w1"] == stored
