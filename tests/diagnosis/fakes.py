@@ -71,6 +71,7 @@ def device(
         physical_ids=list(physical_ids),
         alternative_security_ids=[AlternativeSecurityId(type=2, key=x509_key())] if registered else [],
         extension_attributes=ExtensionAttributes(extension_attribute15=ext15) if ext15 else None,
+        on_premises_sync_enabled=True if trust == "ServerAd" else None,  # hybrid objects come from Entra Connect
     )
 
 

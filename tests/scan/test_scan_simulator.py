@@ -119,7 +119,7 @@ async def test_second_scan_the_same_day_queues_nothing_twice(mixed, stores):
 async def test_breaker_halts_on_a_fleet_where_20_percent_are_stale(stale20, stores, monkeypatch):
     queue, audit = stores
     monkeypatch.setenv("MAIL_SENDER", SENDER)
-    policy = policy_from_data(reference(stale20, notify={"admins": [ADMIN]}))
+    policy = policy_from_data(reference(stale20, mode="enforce", notify={"admins": [ADMIN]}))
     async with run_simulator(stale20) as sim:
         graph = GraphGateway(sim.base_url, None)
         try:
@@ -132,16 +132,18 @@ async def test_breaker_halts_on_a_fleet_where_20_percent_are_stale(stale20, stor
     assert summary.destructive_proposed > 1_000
 
     commands = await drain(queue)
-    assert commands and {c.proposed_action for c in commands} <= {"report", "notify_onprem", "tag"}
+    assert commands and {c.proposed_action for c in commands} <= {"report", "notify_onprem"}  # no device write
     assert len(commands) == summary.commands_enqueued
 
     blocked = [r.entry async for r in audit.iter_records(AuditQuery(run_id=summary.run_id, kind="decision"))]
     assert len(blocked) == summary.blocked == summary.destructive_proposed
-    assert {b.decision for b in blocked} == {"blocked"} and {b.action for b in blocked} <= {"disable", "delete"}
+    assert {b.decision for b in blocked} == {"blocked"}
+    assert {b.action for b in blocked} <= {"tag", "clear_tag", "disable", "delete"}
     assert all(b.reason == summary.halt_reason and b.data["gates"][0]["name"] == "breaker" for b in blocked)
     # every candidate ends exactly once: queued, or blocked
     ends = [c.device_object_id for c in commands] + [b.device_object_id for b in blocked]
-    candidates = {i for cls in ("pending", "expired_disabled", "duplicate", "stale", "no_signin_record", "unmanaged")
+    candidates = {i for cls in ("pending", "registration_unclear", "reactivated", "expired_disabled", "duplicate", "stale",
+                                "no_signin_record", "unmanaged")
                   for i in stale20.truth.ids_of(cls)}
     assert sorted(ends) == sorted(candidates)
 
