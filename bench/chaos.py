@@ -1,12 +1,14 @@
 """The whole pipeline under faults, then its invariants: `python bench/chaos.py --json`.
 
-    python bench/chaos.py [--devices 1500] [--workers 3] [--random-kills 3] [--seed 11] [--json]
+    python bench/chaos.py [--devices 1500] [--workers 3] [--random-kills 3] [--seed 11] [--backend sqlite|azure] [--json]
 
 Runs tests/chaos/harness.py (the run the CI chaos test makes, at the size given): the nightly scan and
 several worker processes against the simulator with 10 % 5xx, 429 storms with Retry-After, added
 latency, SIGKILLed workers (at random and inside the intent -> write and write -> outcome windows),
-duplicate deliveries, poison messages and the audit store locked for a while. Prints the report (JSON with
---json) and exits 1 when an invariant broke. Bigger sizes than the CI one are for this script only.
+duplicate deliveries, poison messages and the audit store locked for a while; with --backend azure, on
+Service Bus (the loopback AMQP test broker) and Table Storage (Azurite) instead of the embedded stores.
+Prints the report (JSON with --json) and exits 1 when an invariant broke. Bigger sizes than the CI one are
+for this script only.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChaosConfig, bool, Path |
     parser.add_argument("--audit-outage", type=float, default=defaults.audit_outage_s, help="seconds the audit file is locked")
     parser.add_argument("--lock-seconds", type=float, default=defaults.lock_seconds, help="peek-lock of the embedded queue")
     parser.add_argument("--duplicates", type=int, default=defaults.duplicates)
+    parser.add_argument("--backend", default=defaults.backend, choices=("sqlite", "azure"),
+                        help="sqlite: embedded queue and SQLite stores; azure: Service Bus (loopback AMQP broker) and "
+                             "Table audit log, budget and leases (Azurite); no audit outage is injected there")
     parser.add_argument("--timeout", type=float, default=defaults.timeout_s)
     parser.add_argument("--workdir", type=Path, help="keep the run's files (queue, audit log, worker logs) here")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
@@ -56,10 +61,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChaosConfig, bool, Path |
         random_kills=args.random_kills,
         error_rate_5xx=args.error_rate,
         latency_ms=args.latency_ms,
-        audit_outage_s=args.audit_outage,
         lock_seconds=args.lock_seconds,
         duplicates=args.duplicates,
         timeout_s=args.timeout,
+        backend=args.backend,
+        audit_outage_s=args.audit_outage if args.backend == "sqlite" else 0.0,
     )
     return config, args.json, args.workdir
 

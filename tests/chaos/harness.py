@@ -5,27 +5,27 @@
 What happens:
 1. A seeded tenant is served by the simulator in this process (10 % 5xx, added latency, a write budget that
    answers 429 with Retry-After, and 429 storms switched on and off while the run goes).
-2. The nightly scan (enforce policy) runs here against it and queues its commands on the embedded SQLite
-   queue; every message it hands over is recorded. Then the same messages are sent again (duplicate
+2. The nightly scan (enforce policy) runs here against it and queues its commands (the embedded SQLite
+   queue, or Service Bus on the loopback AMQP broker: `ChaosConfig.backend`, tests/chaos/stores.py);
+   every message it hands over is recorded. Then the same messages are sent again (duplicate
    detection must drop them), poison messages are injected, and copies of some commands are sent under new
    message ids (duplicate deliveries the queue cannot recognise), some at once and some mid-run.
 3. Worker processes (`tests/chaos/worker_main.py`, the project's `drain` + `Worker`, wired from settings like
-   `janitor work`) share the queue, audit and budget files. One is SIGKILLed right after an intent record,
-   one right after a Graph write (before its outcome record), others at random moments; each is replaced.
-   The audit file is locked for writing for a few seconds (the store is down). Short peek-locks make killed
-   workers' messages come back.
+   `janitor work`) share the queue, audit log, budget and command leases (SQLite files, or Service Bus and
+   Table Storage on Azurite). One is SIGKILLed right after an intent record, one right after a Graph write
+   (before its outcome record), others at random moments; each is replaced. The SQLite audit file is
+   locked for writing for a few seconds (the store is down). Short peek-locks make killed workers'
+   messages come back.
 4. When the queue is empty the invariants are checked (tests/chaos/invariants.py) and returned as JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -36,19 +36,16 @@ from typing import Any
 
 import yaml
 
-from shared.audit import SqliteAuditLog
 from shared.graph.gateway import GraphGateway
 from shared.graph.pacer import WritePacer
 from shared.policy import policy_from_data
-from shared.ports import AuditQuery, OutgoingMessage
-from shared.queue import SqliteQueue
+from shared.ports import AuditQuery, OutgoingMessage, QueueSender
 from shared.scan import run_scan
 from shared.simulator import Faults, Limits, RunningSimulator, Tenant, run_simulator
 from tests.chaos.invariants import Evidence, check
-from tests.chaos.worker_main import AUDIT_FILE
+from tests.chaos.stores import Stores, open_stores
 
 ROOT = Path(__file__).resolve().parents[2]
-QUEUE_FILE = "queue.sqlite3"
 
 #: Messages no worker may act on: each must end in the dead-letter queue with a reason.
 POISON: tuple[bytes, ...] = (
@@ -88,6 +85,7 @@ class ChaosConfig:
     write_window_s: float = 10.0
     max_destructive_fraction: float = 0.5  # the breaker; 0.05 (the default policy's) halts a "stale20" fleet
     timeout_s: float = 300.0
+    backend: str = "sqlite"  # or "azure": Service Bus (AMQP test broker) + Table audit, budget, leases (Azurite)
 
 
 @dataclass(slots=True)
@@ -107,7 +105,7 @@ class Tally:
 class RecordingSender:
     """The queue, remembering every message the scan handed to it."""
 
-    def __init__(self, queue: SqliteQueue) -> None:
+    def __init__(self, queue: QueueSender) -> None:
         self.queue = queue
         self.sent: list[OutgoingMessage] = []
 
@@ -133,17 +131,17 @@ def chaos_policy(tenant: Tenant, config: ChaosConfig) -> dict[str, Any]:
     return data
 
 
-def worker_env(sim: RunningSimulator, config: ChaosConfig, data_dir: Path, policy_file: Path) -> dict[str, str]:
+def worker_env(sim: RunningSimulator, config: ChaosConfig, data_dir: Path, policy_file: Path, stores: Stores) -> dict[str, str]:
     """The settings a worker process reads: the same ones `janitor work` reads."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPH_", "QUEUE_", "AUDIT_", "SERVICEBUS", "JANITOR_"))}
+    ours = ("GRAPH_", "QUEUE_", "AUDIT_", "BUDGET_", "SERVICEBUS", "JANITOR_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+    env.update(stores.env)
     env.update(
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         GRAPH_BASE_URL=sim.base_url,
         GRAPH_AUTH="anonymous",
         GRAPH_WRITE_BUDGET=str(max(1, config.write_budget // config.workers)),
         GRAPH_WRITE_WINDOW_SECONDS=str(config.write_window_s),
-        QUEUE_BACKEND="sqlite",
-        AUDIT_BACKEND="sqlite",
         JANITOR_DATA_DIR=str(data_dir),
         JANITOR_POLICY=str(policy_file),
         QUEUE_LOCK_SECONDS=str(config.lock_seconds),
@@ -218,43 +216,19 @@ class Workers:
             self.kill(slot)
 
 
-@contextlib.contextmanager
-def audit_write_lock(path: Path):
-    """Hold the audit file's write lock from another connection: every append fails until released."""
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-    try:
-        conn.execute("BEGIN EXCLUSIVE")
-        yield
-        conn.execute("ROLLBACK")
-    finally:
-        conn.close()
-
-
-async def hold_audit_lock(path: Path, seconds: float, tally: Tally) -> None:
-    lock = audit_write_lock(path)
-    await asyncio.to_thread(lock.__enter__)
-    started = time.monotonic()
-    try:
-        await asyncio.sleep(seconds)
-    finally:
-        await asyncio.to_thread(lock.__exit__, None, None, None)
-        tally.audit_outages += 1
-        tally.audit_outage_seconds += round(time.monotonic() - started, 2)
-
-
-async def scan_and_queue(sim: RunningSimulator, config: ChaosConfig, data_dir: Path, policy: Any) -> tuple[Any, list, dict]:
+async def scan_and_queue(sim: RunningSimulator, config: ChaosConfig, stores: Stores, policy: Any) -> tuple[Any, list, dict]:
     """The nightly scan (under the same faults) into the shared queue; then duplicates and poison."""
     rng = random.Random(config.seed)
     graph = GraphGateway(sim.base_url, None, pacer=WritePacer(max(1, config.write_budget), config.write_window_s))
-    audit = SqliteAuditLog(data_dir / AUDIT_FILE)
-    queue = SqliteQueue(data_dir / QUEUE_FILE, lock_seconds=config.lock_seconds, max_deliveries=config.max_deliveries)
+    audit = stores.audit()
+    queue = stores.sender()
     sender = RecordingSender(queue)
     try:
         env = {"MAIL_SENDER": sim.tenant.sender_upn}
         summary = await run_scan(graph, sender, audit, policy, now=sim.tenant.now, env=env)
-        before = queue.counts()["active"]
+        before = await stores.held()
         await queue.send(sender.sent)  # the same message ids again: duplicate detection drops them all
-        resent_dropped = len(sender.sent) - (queue.counts()["active"] - before)
+        resent_dropped = len(sender.sent) - (await stores.held() - before)
         poison = [OutgoingMessage(message_id=f"poison-{i}", body=POISON[i % len(POISON)]) for i in range(config.poison)]
         await queue.send(poison)
         copies = rng.sample(sender.sent, min(config.duplicates, len(sender.sent)))
@@ -269,11 +243,11 @@ async def scan_and_queue(sim: RunningSimulator, config: ChaosConfig, data_dir: P
 
 
 async def supervise(
-    sim: RunningSimulator, config: ChaosConfig, workdir: Path, data_dir: Path, env: dict[str, str], later: list, tally: Tally
+    sim: RunningSimulator, config: ChaosConfig, workdir: Path, stores: Stores, env: dict[str, str], later: list, tally: Tally
 ) -> tuple[float, bool]:
     """Run the workers until the queue is empty (or the timeout), killing and storming along the way."""
     rng = random.Random(config.seed + 1)
-    queue = SqliteQueue(data_dir / QUEUE_FILE, lock_seconds=config.lock_seconds, max_deliveries=config.max_deliveries)
+    queue = stores.sender()
     workers = Workers(config, env, workdir, tally)
     started = time.monotonic()
     next_kill = started + rng.uniform(1.5, 3.5)
@@ -290,7 +264,7 @@ async def supervise(
                 await queue.send([OutgoingMessage(message_id=f"copy-{m.message_id}", body=m.body) for m in later])
                 copies_sent = True
             if outage is None and config.audit_outage_s > 0 and now - started > config.audit_outage_at_s:
-                outage = asyncio.create_task(hold_audit_lock(data_dir / AUDIT_FILE, config.audit_outage_s, tally))
+                outage = asyncio.create_task(stores.audit_outage(config.audit_outage_s, tally))
             if tally.random_kills < config.random_kills and now >= next_kill and workers.kill_random(rng):
                 next_kill = now + rng.uniform(1.5, 4.0)
             if config.storm_rate and now >= next_storm:
@@ -299,8 +273,7 @@ async def supervise(
                 tally.storms += 1
             if storm_until and now >= storm_until:
                 sim.faults.storm_429, storm_until = 0.0, 0.0
-            counts = await asyncio.to_thread(queue.counts)
-            pending = counts["active"] + counts["locked"] + counts["scheduled"]
+            pending = await stores.held()
             planned_done = copies_sent and (outage is None or outage.done()) and not any(workers.pauses)
             if pending == 0 and planned_done:
                 break
@@ -318,17 +291,15 @@ async def supervise(
 
 
 async def collect(
-    data_dir: Path, sent: list, summary: Any, tenant: Tenant, flags: dict, poison: list, windows: dict[str, str]
+    stores: Stores, sent: list, summary: Any, tenant: Tenant, flags: dict, poison: list, windows: dict[str, str]
 ) -> tuple[dict, dict]:
     """Read what the run left behind and check the invariants."""
-    audit = SqliteAuditLog(data_dir / AUDIT_FILE)
-    queue = SqliteQueue(data_dir / QUEUE_FILE)
+    audit = stores.audit()
     try:
         records = [r async for r in audit.iter_records(AuditQuery())]
         breaks = await audit.verify()
-        dead = queue.dead_letters()
+        dead = await stores.dead_letters()
     finally:
-        await queue.close()
         await audit.close()
     blocked = {
         r.entry.command_id
@@ -374,14 +345,15 @@ async def run_chaos(config: ChaosConfig, workdir: Path) -> dict[str, Any]:
     tally = Tally()
     limits = Limits(write_budget=config.write_budget, write_window_s=config.write_window_s)
     faults = Faults(error_rate_5xx=config.error_rate_5xx, latency_ms=config.latency_ms, seed=config.seed)
-    async with run_simulator(tenant, limits=limits, faults=faults) as sim:
+    async with open_stores(config, workdir, data_dir) as stores, run_simulator(tenant, limits=limits, faults=faults) as sim:
         scan_started = time.monotonic()
-        summary, sent, extra = await scan_and_queue(sim, config, data_dir, policy)
+        summary, sent, extra = await scan_and_queue(sim, config, stores, policy)
         scan_seconds = time.monotonic() - scan_started
-        env = worker_env(sim, config, data_dir, policy_file)
-        work_seconds, timed_out = await supervise(sim, config, workdir, data_dir, env, extra["later_copies"], tally)
+        env = worker_env(sim, config, data_dir, policy_file, stores)
+        work_seconds, timed_out = await supervise(sim, config, workdir, stores, env, extra["later_copies"], tally)
         stats = sim.stats.snapshot()
-    invariants, outcome = await collect(data_dir, sent, summary, tenant, flags, extra["poison"], tally.window_commands)
+        invariants, outcome = await collect(stores, sent, summary, tenant, flags, extra["poison"], tally.window_commands)
+        left_in_stores = await stores.describe()
     report = {
         "config": asdict(config),
         "seconds": {"total": round(time.monotonic() - clock, 1), "scan": round(scan_seconds, 1), "work": round(work_seconds, 1)},
@@ -405,6 +377,7 @@ async def run_chaos(config: ChaosConfig, workdir: Path) -> dict[str, Any]:
         },
         "outcome": outcome,
         "invariants": invariants,
+        "stores": left_in_stores,
     }
     report["ok"] = not timed_out and not invariants["violations"] and tally.crashed == 0
     return report

@@ -1,7 +1,8 @@
-"""One chaos worker process: the project's worker draining the shared embedded queue, as `janitor work` does.
+"""One chaos worker process: the project's worker draining the shared queue, as `janitor work` does.
 
 Started by `tests/chaos/harness.py`, never by hand. Settings come from the environment exactly as for
-`janitor work` (GRAPH_BASE_URL, GRAPH_AUTH, JANITOR_DATA_DIR, JANITOR_POLICY, QUEUE_LOCK_SECONDS, ...).
+`janitor work` (GRAPH_BASE_URL, GRAPH_AUTH, JANITOR_DATA_DIR, JANITOR_POLICY, QUEUE_LOCK_SECONDS, QUEUE_BACKEND,
+AUDIT_BACKEND, ...): the embedded queue and SQLite stores, or Service Bus and Table Storage.
 Test-only knobs:
 
 - CHAOS_PAUSE_AT=intent: the first command that will write a device stops right after its intent record is
@@ -22,9 +23,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from shared import settings
+from shared import bootstrap, settings
 from shared.audit import SqliteAuditLog
-from shared.queue import open_sqlite
+from shared.ports import AuditLog
 from shared.worker import Worker, drain, open_worker
 from shared.worker.actions import DEVICE_WRITES
 
@@ -84,17 +85,24 @@ async def exit_with_parent(parent: int) -> None:
             os._exit(0)
 
 
+def open_audit() -> AuditLog:
+    """The SQLite audit file with a short busy wait (a held lock is an outage noticed quickly), or the Table log."""
+    if settings.choice("AUDIT_BACKEND", ("sqlite", "table")) == "table":
+        return bootstrap.audit_log()
+    busy = float(os.environ.get("CHAOS_AUDIT_BUSY_SECONDS", "1.0"))
+    return SqliteAuditLog(settings.data_dir() / AUDIT_FILE, busy_timeout=busy)
+
+
 async def main() -> None:
     watchdog = asyncio.create_task(exit_with_parent(int(os.environ.get("CHAOS_PARENT_PID", os.getppid()))))
-    data_dir = settings.data_dir()
-    audit = SqliteAuditLog(data_dir / AUDIT_FILE, busy_timeout=float(os.environ.get("CHAOS_AUDIT_BUSY_SECONDS", "1.0")))
+    audit = open_audit()
     worker = open_worker(audit=audit)
     worker.digest = False  # a killed process would lose a held digest; per-device notices exercise mail too
     pause_at = os.environ.get("CHAOS_PAUSE_AT", "")
     if pause_at:
         pause = Pause(Path(os.environ["CHAOS_MARKER"]))
         {"intent": pause_after_intent, "write": pause_after_write}[pause_at](worker, pause)
-    queue = open_sqlite()
+    queue = bootstrap.queue_receiver()  # the embedded queue or Service Bus, as QUEUE_BACKEND says
     try:
         await drain(queue, worker, concurrency=int(os.environ.get("CHAOS_CONCURRENCY", "8")), until_empty=False, idle_wait=0.2)
     finally:
@@ -102,6 +110,9 @@ async def main() -> None:
         await queue.close()
         await worker.graph.close()
         await audit.close()
+        for store in (worker.durable_budget, worker.lease):
+            if store is not None:
+                await store.close()
 
 
 if __name__ == "__main__":
