@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from shared.classify.actions import DEVICE_WRITES, is_device_write, propose_action
+from shared.classify.actions import is_device_write, propose_action
 from shared.classify.classify import classify, classify_duplicate, classify_head, classify_tail
 from shared.classify.model import (
     CANDIDATE_CLASSES,
@@ -50,7 +50,6 @@ from shared.classify.rules import (
 __all__ = [
     "CANDIDATE_CLASSES",
     "CLASS_NAMES",
-    "DEVICE_WRITES",
     "HEALTHY",
     "MIN_STALE_DAYS",
     "RULES",

@@ -9,6 +9,7 @@ the blast-radius breaker counts: a tag can move a device in or out of a Conditio
 from __future__ import annotations
 
 from shared import tags
+from shared.actions import is_device_write
 from shared.classify.model import DeviceClass, Finding
 from shared.classify.registration import sync_carries
 from shared.commands import Action
@@ -16,12 +17,7 @@ from shared.models import Device
 from shared.platforms import is_windows
 from shared.policy import Policy
 
-#: The actions that write to a device object (the breaker's and the daily budget's unit).
-DEVICE_WRITES: frozenset[str] = frozenset({"tag", "clear_tag", "disable", "delete"})
-
-
-def is_device_write(action: str | None) -> bool:
-    return action in DEVICE_WRITES
+__all__ = ["is_device_write", "propose_action"]
 
 
 def _retire(device: Device, policy: Policy) -> Action:

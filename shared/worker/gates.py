@@ -15,14 +15,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.actions import DEVICE_WRITES, MAILS, READ_ONLY, Action
 from shared.classify import ClassifyContext, protected
 from shared.classify.model import as_utc
 from shared.classify.registration import HYBRID_TRUST_TYPE, sync_carries
 from shared.commands import RemediationCommand
 from shared.models import Device
+from shared.platforms import is_windows
 from shared.policy import Policy
 from shared.tags import Tag, parse
-from shared.worker.actions import DESTRUCTIVE, DEVICE_WRITES, MAILS, READ_ONLY, is_windows
+
+#: What the platform gate narrows on non-Windows devices (app-only identities may not disable them).
+DESTRUCTIVE = frozenset({Action.DISABLE, Action.DELETE})
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from shared import bootstrap, settings
 from shared.audit import SqliteAuditLog
 from shared.ports import AuditLog
 from shared.worker import Worker, drain, open_worker
-from shared.worker.actions import DEVICE_WRITES
+from shared.actions import DEVICE_WRITES
 
 AUDIT_FILE = "audit.sqlite3"
 

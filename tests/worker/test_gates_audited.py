@@ -76,7 +76,7 @@ async def test_hybrid_gets_no_entra_write_but_onprem_notice(make_worker, audit):
     policy = enforce(notify={"admins": ["ad-team@contoso.test"], "digest": False})
     _handled, entry = await _run(make_worker, audit, graph, command(dev), policy)
     assert entry.decision == "acted" and entry.action == "notify_onprem"
-    assert "hybrid joined" in _gate(entry, "hybrid")["reason"] and _gate(entry, "hybrid")["narrowed_to"] == "notify_onprem"
+    assert "allows at most 'notify_onprem'" in _gate(entry, "plan")["reason"]  # the scan's own class table
     assert graph.writes == []
     assert [m[1] for m in graph.mails] == [["ad-team@contoso.test"]]
     assert "on-premises" in graph.mails[0][3] or "on-prem" in graph.mails[0][3]
@@ -89,7 +89,7 @@ async def test_non_windows_is_tagged_not_disabled(make_worker, audit):
     policy = enforce(notify={"digest": False})
     _, entry = await _run(make_worker, audit, graph, command(dev), policy)
     assert entry.decision == "acted" and entry.action == "tag"
-    assert "cannot disable iOS" in _gate(entry, "platform")["reason"]
+    assert "allows at most 'tag'" in _gate(entry, "plan")["reason"]  # the scan's class table, applied to the snapshot
     [(method, _oid, body)] = graph.writes
     assert method == "PATCH" and "accountEnabled" not in body
     assert body["extensionAttributes"]["extensionAttribute15"].startswith("entra-janitor|tagged|")
@@ -195,19 +195,24 @@ async def test_proposal_is_narrowed_never_widened(make_worker, audit):
     assert [w[0] for w in graph.writes] == ["PATCH"]
 
 
+STUCK = {"stuck": True, "age_days": 30}  # what the scan's pending evidence says of a stuck object
+
+
 async def test_pending_opt_in_delete_once_then_recreated_by_sync_is_reported(make_worker, audit):
     sid = "S-1-5-21-1000-2000-3000-4242"
     first = device("pend-1", trustType="ServerAd", alternativeSecurityIds=[], onPremisesSecurityIdentifier=sid,
-                   displayName="HYB-0042", approximateLastSignInDateTime=None)
+                   displayName="HYB-0042", approximateLastSignInDateTime=None, onPremisesSyncEnabled=True)
     graph = FakeGraph(first)
     policy = enforce(pending={"action": "delete"}, notify={"admins": ["ad-team@contoso.test"], "digest": False})
-    _, entry = await _run(make_worker, audit, graph, command(first, device_class="pending", action="delete"), policy)
+    first_command = command(first, device_class="pending", action="delete", evidence=STUCK)
+    _, entry = await _run(make_worker, audit, graph, first_command, policy)
     assert entry.decision == "acted" and entry.action == "delete" and graph.writes == [("DELETE", "pend-1", None)]
 
     back = device("pend-2", trustType="ServerAd", alternativeSecurityIds=[], onPremisesSecurityIdentifier=sid,
-                  displayName="HYB-0042", approximateLastSignInDateTime=None)  # Entra Connect synced it back
+                  displayName="HYB-0042", approximateLastSignInDateTime=None, onPremisesSyncEnabled=True)  # synced back
     graph.devices["pend-2"] = back
-    _, again = await _run(make_worker, audit, graph, command(back, device_class="pending", action="delete", run_id="run-2"),
+    _, again = await _run(make_worker, audit, graph, command(back, device_class="pending", action="delete", run_id="run-2",
+                                                                    evidence=STUCK),
                           policy)
     assert again.decision == "acted" and again.action == "notify_onprem"
     assert "re-created by sync: fix on-prem" in _gate(again, "recreated_by_sync")["reason"]

@@ -6,8 +6,9 @@ from datetime import timedelta
 
 import pytest
 
+from shared.actions import ACTIONS, DEVICE_WRITES, TICKET_ACTIONS
 from shared.tags import Tag
-from shared.worker.actions import DEVICE_WRITES, RANK, TICKET_ACTIONS, class_cap, planned_action
+from shared.worker.actions import class_cap, planned_action
 from shared.worker.gates import QUOTE_LIMIT, Reservation, budget_gate, evaluate, needs_budget, quote_value
 from tests.worker.conftest import enforce
 from tests.worker.fakes import NOW, command, device, tagged
@@ -68,7 +69,7 @@ def test_quoted_values_are_cut_and_invisible_characters_escaped():
 
 # --------------------------------------------------------------------------- clear_tag (item 3)
 def test_clear_tag_ranks_between_notify_and_tag_and_is_a_device_write():
-    assert RANK["notify"] < RANK["clear_tag"] < RANK["tag"] and "clear_tag" in DEVICE_WRITES
+    assert ACTIONS["notify"].rank < ACTIONS["clear_tag"].rank < ACTIONS["tag"].rank and "clear_tag" in DEVICE_WRITES
     assert "clear_tag" not in TICKET_ACTIONS
     dev = tagged("c0", 40, approximateLastSignInDateTime=(NOW - timedelta(days=3)).isoformat())
     reactivated = command(dev, device_class="reactivated", action="clear_tag")
