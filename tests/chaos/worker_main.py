@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from shared import bootstrap, settings
+from shared.actions import DEVICE_WRITES
 from shared.audit import SqliteAuditLog
 from shared.ports import AuditLog
 from shared.worker import Worker, drain, open_worker
-from shared.actions import DEVICE_WRITES
 
 AUDIT_FILE = "audit.sqlite3"
 
