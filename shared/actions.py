@@ -56,9 +56,10 @@ class ActionSpec:
     """One row of the table.
 
     `endpoints` are keys of shared.graph.permissions (the Graph calls the action itself makes; its
-    permissions follow from them). `ticket`: a ticket may ask for it. `app_only_windows`: an app identity may
-    do it to Windows devices only (Graph answers 400 Request_BadRequest on other platforms; microsoft-graph-docs
-    issues 15707, 16641). `mails_owners`: the owners (and admins) get a notice when it is done.
+    permissions follow from them; the notice a write sends is the mail features' own). `ticket`: a ticket
+    may ask for it. `app_only_windows`: an app identity may do it to Windows devices only (Graph answers
+    400 Request_BadRequest on other platforms; microsoft-graph-docs issues 15707, 16641). `mails_owners`:
+    the owners (and admins) get a notice when it is done.
     """
 
     action: Action
@@ -86,12 +87,12 @@ _ROWS: tuple[ActionSpec, ...] = (
     ActionSpec(Action.NOTIFY_ONPREM, 1, Kind.MAIL, ("send_mail",), mails_owners=True, done="on-prem owners notified"),
     # Removes only our own tag: a write, so it is gated and counted, but it sends no mail (nothing to undo).
     ActionSpec(Action.CLEAR_TAG, 2, Kind.WRITE, ("update_device",), done="tag cleared"),
-    ActionSpec(Action.TAG, 3, Kind.WRITE, ("update_device", "send_mail"), mails_owners=True, done="tagged"),
+    ActionSpec(Action.TAG, 3, Kind.WRITE, ("update_device",), mails_owners=True, done="tagged"),
     ActionSpec(
-        Action.DISABLE, 4, Kind.WRITE, ("update_device", "send_mail"), ticket=True, app_only_windows=True,
-        mails_owners=True, done="disabled and tagged",
+        Action.DISABLE, 4, Kind.WRITE, ("update_device",), ticket=True, app_only_windows=True, mails_owners=True,
+        done="disabled and tagged",
     ),
-    ActionSpec(Action.DELETE, 5, Kind.WRITE, ("delete_device", "send_mail"), ticket=True, mails_owners=True, done="deleted"),
+    ActionSpec(Action.DELETE, 5, Kind.WRITE, ("delete_device",), ticket=True, mails_owners=True, done="deleted"),
 )
 
 #: The table, by action.

@@ -1,7 +1,9 @@
 """Which Microsoft Graph application permissions a deployment needs, derived from the policy.
 
 Each feature names the Graph calls it makes (keys of `shared.graph.permissions.REQUIRED_PERMISSIONS`, the
-one table of endpoint -> permission) and when the policy turns it on. `janitor doctor`, the grant script
+one table of endpoint -> permission) and when the policy turns it on. The calls of an action come from the
+action table (shared/actions.py) and those of the worker's gates from what each gate declares it needs
+(shared/worker/gates.py), so a new gate or action changes the permissions in one place. `janitor doctor`, the grant script
 (`infra/grant-graph-permissions.py`) and the docs' permission table all read this; none keeps its own list.
 Least privilege: a report-only policy needs no write permission and no Mail.Send. Optional features (the
 doctor's look at Conditional Access filters and dynamic groups) are never needed: the grant script adds them
@@ -13,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from shared.actions import ACTIONS, Action
 from shared.graph.permissions import REQUIRED_PERMISSIONS
 from shared.policy import Policy
+from shared.worker.gates import GATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,30 +41,35 @@ def _deletes_possible(policy: Policy) -> bool:
     return policy.enforce or policy.stale.non_windows_action == "delete" or policy.pending.action == "delete"
 
 
+def _action(action: Action, when: str, enabled: Callable[[Policy, bool], bool]) -> Feature:
+    """A feature whose Graph calls are the action table's row (shared/actions.py)."""
+    return Feature(f"device write: {action.value}", when, ACTIONS[action].endpoints, enabled)
+
+
+def _gates(name: str, when: str, gates: tuple[str, ...], enabled: Callable[[Policy, bool], bool]) -> Feature:
+    """A feature whose Graph reads are what the named worker gates declare they need."""
+    specs = {gate.name: gate for gate in GATES}
+    return Feature(name, when, tuple(sorted({key for g in gates for key in specs[g].needs})), enabled)
+
+
+_ENFORCE = "mode: enforce"
+
 FEATURES: tuple[Feature, ...] = (
     Feature("nightly scan", "always", ("list_devices",), lambda p, t: True),
     Feature("worker re-reads each device before acting", "always", ("get_device", "get_device_by_device_id"), lambda p, t: True),
     Feature("protected groups", "protect.groups is not empty", ("group_devices",), lambda p, t: bool(p.protect.groups)),
-    Feature("disable and tag devices", "mode: enforce", ("update_device",), lambda p, t: p.enforce),
-    Feature(
-        "delete devices",
-        "mode: enforce (expired disabled devices, and the delete opt-ins)",
-        ("delete_device",),
-        lambda p, t: p.enforce,
-    ),
+    _action(Action.CLEAR_TAG, _ENFORCE, lambda p, t: p.enforce),
+    _action(Action.TAG, _ENFORCE, lambda p, t: p.enforce),
+    _action(Action.DISABLE, _ENFORCE, lambda p, t: p.enforce),
+    _action(Action.DELETE, "mode: enforce (expired disabled devices, and the delete opt-ins)", lambda p, t: p.enforce),
     # Microsoft's order is retire in the MDM, then disable, then delete ("Manage stale devices"): a recent Intune
     # check-in blocks a tag or disable as well as a delete, and report mode runs the gates as its preview.
-    Feature(
-        "write gates: Intune record",
-        "always (report mode previews the gates)",
-        ("managed_devices",),
-        lambda p, t: True,
-    ),
+    _gates("write gates: Intune record", "always (report mode previews the gates)", ("intune_active",), lambda p, t: True),
     # A delete destroys the BitLocker recovery keys and the Windows LAPS password stored on the object.
-    Feature(
+    _gates(
         "delete gates: BitLocker keys and Windows LAPS password",
         "a delete can be planned: mode: enforce, stale.non_windows_action: delete or pending.action: delete",
-        ("bitlocker_keys", "laps_credentials"),
+        ("bitlocker_keys", "laps_password"),
         lambda p, t: _deletes_possible(p),
     ),
     Feature(
@@ -71,9 +80,9 @@ FEATURES: tuple[Feature, ...] = (
     ),
     Feature("mail administrators", "notify.admins is not empty", ("send_mail",), lambda p, t: bool(p.notify.admins)),
     Feature(
-        "ticket webhook: join-scope check",
+        "ticket webhook: diagnosis and join-scope check",
         "the ticket webhook is in use (WEBHOOK_SECRET set)",
-        ("get_user", "device_registration_policy", "check_member_groups", "user_registered_devices"),
+        tuple(sorted({*ACTIONS[Action.SCOPE_CHECK].endpoints, "user_registered_devices"})),
         lambda p, t: t,
     ),
     Feature(

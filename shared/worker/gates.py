@@ -27,6 +27,9 @@ from shared.tags import Tag, parse
 
 #: What the platform gate narrows on non-Windows devices (app-only identities may not disable them).
 DESTRUCTIVE = frozenset({Action.DISABLE, Action.DELETE})
+#: The writes a recent Intune check-in blocks (clear_tag is not one: it only removes our own marker).
+INTUNE_BLOCKS = frozenset({Action.TAG, Action.DISABLE, Action.DELETE})
+_DELETE = frozenset({Action.DELETE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,25 +83,39 @@ Gate = Callable[[GateContext], GateResult]
 
 @dataclass(frozen=True, slots=True)
 class GateSpec:
-    """A registered gate: its name, the Graph permissions its facts need, and the function."""
+    """A registered gate: its name, the facts it reads and for which actions, and the function.
+
+    `needs` are keys of shared.graph.permissions (the Graph reads that fetch its facts): the permissions a
+    deployment needs follow from them and from the action table, nowhere else. `applies` are the actions the
+    gate can stop or narrow (empty: every action); the worker fetches a gate's facts only for those.
+    """
 
     name: str
-    permissions: tuple[str, ...]
     check: Gate
     doc: str
+    needs: tuple[str, ...] = ()
+    applies: frozenset[Action] = frozenset()
+
+    def active_for(self, action: Action) -> bool:
+        return not self.applies or action in self.applies
 
 
 GATES: list[GateSpec] = []
 
 
-def gate(name: str, *permissions: str) -> Callable[[Gate], Gate]:
+def gate(name: str, *, needs: tuple[str, ...] = (), applies: frozenset[Action] = frozenset()) -> Callable[[Gate], Gate]:
     """Register a gate (order of registration = order of evaluation)."""
 
     def register(fn: Gate) -> Gate:
-        GATES.append(GateSpec(name, tuple(permissions), fn, (fn.__doc__ or "").strip()))
+        GATES.append(GateSpec(name, fn, (fn.__doc__ or "").strip(), needs, applies))
         return fn
 
     return register
+
+
+def facts_needed(action: Action) -> frozenset[str]:
+    """The Graph reads (permission-table keys) the gates need for this action: nothing else is fetched."""
+    return frozenset(key for spec in GATES if spec.active_for(action) for key in spec.needs)
 
 
 def _ok(name: str, reason: str) -> GateResult:
@@ -152,7 +169,7 @@ def _iso(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else "never"
 
 
-@gate("state_unchanged", "Device.Read.All")
+@gate("state_unchanged", needs=("get_device",))
 def state_unchanged(ctx: GateContext) -> GateResult:
     """Re-read the device now; deleted, signed in, re-enabled or renamed since the scan -> skipped."""
     name = "state_unchanged"
@@ -190,7 +207,7 @@ def quote_value(value: str, limit: int = QUOTE_LIMIT) -> str:
     return f'"{shown}"{more}'
 
 
-@gate("tag_ownership", "Device.Read.All")
+@gate("tag_ownership", needs=("get_device",), applies=DEVICE_WRITES)
 def tag_ownership(ctx: GateContext) -> GateResult:
     """The tag attribute must be empty or hold our own tag before any device write: otherwise blocked.
 
@@ -218,7 +235,7 @@ def tag_ownership(ctx: GateContext) -> GateResult:
 
 
 # --------------------------------------------------------------------------- 3. protection
-@gate("protection", "Device.Read.All", "GroupMember.Read.All")
+@gate("protection", needs=("get_device", "group_devices"))
 def protection(ctx: GateContext) -> GateResult:
     """Autopilot, protected name patterns and protected groups are re-checked now: blocked."""
     name = "protection"
@@ -247,7 +264,7 @@ def _why_sync_cannot_carry(device: Device) -> str:
     return f"down-level Windows (operatingSystemVersion {device.operating_system_version})"
 
 
-@gate("hybrid", "Device.Read.All")
+@gate("hybrid", needs=("get_device",), applies=DEVICE_WRITES)
 def hybrid(ctx: GateContext) -> GateResult:
     """Hybrid joined (ServerAd) devices sync can carry get no Entra write: notify the on-prem owners instead.
 
@@ -278,7 +295,7 @@ def hybrid(ctx: GateContext) -> GateResult:
     )
 
 
-@gate("recreated_by_sync", "AuditLog")
+@gate("recreated_by_sync", applies=_DELETE)  # reads the audit log, not Graph
 def recreated_by_sync(ctx: GateContext) -> GateResult:
     """A pending object we deleted before came back from sync (same on-prem SID): never delete it again."""
     name = "recreated_by_sync"
@@ -295,7 +312,7 @@ def recreated_by_sync(ctx: GateContext) -> GateResult:
 
 
 # --------------------------------------------------------------------------- 5. platform capability
-@gate("platform", "Device.ReadWrite.All")
+@gate("platform", needs=("get_device",), applies=DESTRUCTIVE)
 def platform(ctx: GateContext) -> GateResult:
     """App-only identities cannot disable non-Windows devices: tag and notify; delete only if the policy says."""
     name = "platform"
@@ -324,7 +341,7 @@ def platform(ctx: GateContext) -> GateResult:
 
 
 # --------------------------------------------------------------------------- 6. delete gates
-@gate("bitlocker_keys", "BitlockerKey.ReadBasic.All")
+@gate("bitlocker_keys", needs=("bitlocker_keys",), applies=_DELETE)
 def bitlocker_keys(ctx: GateContext) -> GateResult:
     """Deleting a device loses its BitLocker recovery keys: blocked unless the policy allows it."""
     name = "bitlocker_keys"
@@ -340,7 +357,7 @@ def bitlocker_keys(ctx: GateContext) -> GateResult:
     return _ok(name, "no BitLocker recovery keys stored")
 
 
-@gate("laps_password", "DeviceLocalCredential.ReadBasic.All")
+@gate("laps_password", needs=("laps_credentials",), applies=_DELETE)
 def laps_password(ctx: GateContext) -> GateResult:
     """Deleting a device deletes its Windows LAPS password: blocked unless gates.allow_delete_with_laps.
 
@@ -361,11 +378,8 @@ def laps_password(ctx: GateContext) -> GateResult:
     return _ok(name, "no Windows LAPS password stored")
 
 
-#: The writes a recent Intune check-in blocks (clear_tag is not one: it only removes our own marker).
-INTUNE_BLOCKS = frozenset({"tag", "disable", "delete"})
 
-
-@gate("intune_active", "DeviceManagementManagedDevices.Read.All")
+@gate("intune_active", needs=("managed_devices",), applies=INTUNE_BLOCKS)
 def intune_active(ctx: GateContext) -> GateResult:
     """An Intune check-in within gates.intune_active_days blocks tag, disable and delete: retire it in Intune first.
 
@@ -388,7 +402,7 @@ def intune_active(ctx: GateContext) -> GateResult:
     return _ok(name, "no Intune record" if last is None else f"Intune record last synced {_days(ctx.now - last)} days ago")
 
 
-@gate("grace_period", "Device.Read.All")
+@gate("grace_period", needs=("get_device",), applies=_DELETE)
 def grace_period(ctx: GateContext) -> GateResult:
     """Deletes only after we disabled (or, non-Windows, tagged) it at least delete_after_disabled_days ago.
 

@@ -66,7 +66,7 @@ async def test_names_the_missing_permission_and_what_needs_it(env):
     results = await run_checks(env, credential=FakeCredential(roles))
     check = by_name(results)["graph permissions"]
     assert check.status is Status.FAIL
-    assert "Device.ReadWrite.All" in check.detail and "disable and tag devices" in check.detail
+    assert "Device.ReadWrite.All" in check.detail and "device write: disable" in check.detail
     assert "grant-graph-permissions.py" in check.fix
     assert "Device.ReadWrite.All" in check.line() and "-> fix:" in check.line()
     assert by_name(results)["graph reachable"].status is Status.OK  # reads still work

@@ -46,7 +46,19 @@ def test_the_ticket_webhook_adds_the_join_scope_reads():
 
 def test_each_permission_lists_the_features_that_need_it():
     needed = needed_permissions(parse_policy("mode: enforce\n"), tickets=False)
-    assert needed["Device.ReadWrite.All"] == ("disable and tag devices", "delete devices")
+    assert needed["Device.ReadWrite.All"] == (
+        "device write: clear_tag", "device write: tag", "device write: disable", "device write: delete")  # fmt: skip
+
+
+def test_features_follow_the_action_table_and_the_gates_declared_needs():
+    """Permissions exist once: a gate's or an action's Graph calls reach the doctor without a second list."""
+    from shared.actions import ACTIONS
+    from shared.worker.gates import GATES
+
+    covered = {key for feature in FEATURES for key in feature.endpoints}
+    assert {key for spec in ACTIONS.values() for key in spec.endpoints} <= covered
+    assert {key for gate in GATES for key in gate.needs} <= covered
+    assert all(set(gate.needs) <= set(REQUIRED_PERMISSIONS) for gate in GATES)
 
 
 def test_features_name_only_known_endpoints_and_together_cover_every_permission():

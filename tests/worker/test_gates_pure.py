@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from shared.actions import Action
 from shared.policy import Policy
 from shared.tags import Tag
-from shared.worker.gates import GATES, Reservation, budget_gate, evaluate, finish, mode_gate
+from shared.worker.gates import GATES, Reservation, budget_gate, evaluate, facts_needed, finish, mode_gate
 from tests.worker.conftest import enforce
 from tests.worker.fakes import NOW, command, device
 from tests.worker.fakes import gate_context as _ctx
@@ -17,8 +18,10 @@ def test_gates_run_in_the_documented_order_and_declare_permissions():
     assert names == ["kill_switch", "state_unchanged", "tag_ownership", "protection", "hybrid", "recreated_by_sync",
                      "platform", "bitlocker_keys", "laps_password", "intune_active", "grace_period"]
     assert all(g.doc for g in GATES)
-    assert next(g for g in GATES if g.name == "bitlocker_keys").permissions == ("BitlockerKey.ReadBasic.All",)
-    assert next(g for g in GATES if g.name == "laps_password").permissions == ("DeviceLocalCredential.ReadBasic.All",)
+    assert next(g for g in GATES if g.name == "bitlocker_keys").needs == ("bitlocker_keys",)
+    assert next(g for g in GATES if g.name == "laps_password").needs == ("laps_credentials",)
+    assert facts_needed(Action.DELETE) >= {"bitlocker_keys", "laps_credentials", "managed_devices"}
+    assert not facts_needed(Action.CLEAR_TAG) & {"bitlocker_keys", "laps_credentials", "managed_devices"}
 
 
 def test_kill_switch_stops_before_anything_else():
