@@ -37,6 +37,10 @@ def simulate(
     write_window: Annotated[float | None, typer.Option(help="Write window in seconds (default 150).")] = None,
     units_per_10s: Annotated[int | None, typer.Option(help="Resource units per 10 s (default: by tenant size).")] = None,
     latency_ms: Annotated[float, typer.Option(help="Latency added to every request.")] = 0.0,
+    latency_jitter_ms: Annotated[float, typer.Option(help="Latency varies this much either side (seeded).")] = 0.0,
+    irregular_device_ids: Annotated[
+        int, typer.Option(min=0, help="Extra devices whose deviceId is null or braced (not hex).")
+    ] = 0,
     error_rate: Annotated[float, typer.Option(help="Fraction of requests answered 503.")] = 0.0,
     storm_429: Annotated[float, typer.Option(help="Fraction of requests answered 429.")] = 0.0,
     join_policy: Annotated[str, typer.Option(help="Entra join allowed for: all | selected | none.")] = "selected",
@@ -72,6 +76,7 @@ def simulate(
         )
     faults = Faults(**json.loads(faults_json)) if faults_json else Faults()
     faults.latency_ms = latency_ms or faults.latency_ms
+    faults.latency_jitter_ms = latency_jitter_ms or faults.latency_jitter_ms
     faults.error_rate_5xx = error_rate or faults.error_rate_5xx
     faults.storm_429 = storm_429 or faults.storm_429
     started, started_cpu = time.perf_counter(), time.process_time()
@@ -79,6 +84,10 @@ def simulate(
         tenant = Tenant.generate(devices=devices, seed=seed, now=moment, profile=profile, join_policy=join_policy)  # type: ignore[arg-type]
     except ValueError as exc:
         raise fail(str(exc)) from None
+    if irregular_device_ids:
+        from shared.simulator.irregular import add_irregular_devices
+
+        add_irregular_devices(tenant, irregular_device_ids)
     generated, generated_cpu = time.perf_counter() - started, time.process_time() - started_cpu
 
     async def serve() -> None:
@@ -101,7 +110,7 @@ def simulate(
                     json.dumps(
                         {
                             "base_url": sim.base_url,
-                            "devices": devices,
+                            "devices": tenant.device_count,
                             "seed": seed,
                             "profile": profile,
                             "now": tenant.now.isoformat().replace("+00:00", "Z"),

@@ -9,6 +9,8 @@ policies, dynamic groups, and `$batch`.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -93,7 +95,9 @@ def _iter_matches(store: DeviceStore, q: odata.ListQuery, start: int) -> Iterabl
         return (i for i in range(start, len(store)) if not deleted[i])
     predicate = odata.compile_filter(q.filter, store)
     found = odata.candidates(q.filter, store)
-    source: Iterable[int] = (i for i in found if i >= start) if found is not None else range(start, len(store))
+    source: Iterable[int] = range(start, len(store))
+    if found is not None:  # ascending: a later page starts where the previous one stopped
+        source = itertools.islice(found, bisect.bisect_left(found, start), None)
     return (i for i in source if not deleted[i] and predicate(i))
 
 

@@ -75,6 +75,7 @@ _decode = msgspec.json.decode
 _ID_SLICE = slice(7, 43)  # b'{"id":"' + 36 characters
 _DEVICE_ID_SLICE = slice(57, 93)  # + b'","deviceId":"' + 36 characters
 _NULL_EXT = b',"extensionAttributes":' + _encode(dict.fromkeys(EXT_KEYS))
+_QUOTE = ord('"')
 
 
 def canonical_field(name: str) -> str | None:
@@ -134,6 +135,7 @@ class DeviceStore:
         self.profiles: list[Profile] = []
         self._profile_index: dict[tuple[Any, ...], int] = {}
         self._name_index: dict[str, list[int]] | None = None
+        self._heads: dict[str, array[int]] | None = None  # deviceId's first 1 ("x*") and 2 characters -> indexes
         self.version = 0  # bumped on every change (cached counts know when to refresh)
 
     # ------------------------------------------------------------------ size and identity
@@ -148,8 +150,30 @@ class DeviceStore:
     def object_id(self, index: int) -> str:
         return self.core[index][_ID_SLICE].decode()
 
-    def device_id(self, index: int) -> str:
-        return self.core[index][_DEVICE_ID_SLICE].decode()
+    def device_id(self, index: int) -> str | None:
+        """The deviceId: sliced when it is a plain GUID (nearly always), else decoded (null, braces, other text)."""
+        core = self.core[index]
+        if core[_DEVICE_ID_SLICE.start - 1] == _QUOTE and core[_DEVICE_ID_SLICE.stop] == _QUOTE:
+            return core[_DEVICE_ID_SLICE].decode()
+        value: str | None = _decode(core + b"}")["deviceId"]
+        return value
+
+    def with_device_id_prefix(self, prefix: str) -> Sequence[int]:
+        """Ascending indexes (deleted ones included) whose deviceId may start with `prefix` (any case): exactly those
+        for one or two characters, a superset for longer prefixes. Built on first use, kept up to date after."""
+        if self._heads is None:
+            self._heads = {}
+            for index in range(len(self.core)):
+                self._index_head(index)
+        key = prefix[:2].lower()
+        return self._heads.get(key if len(key) == 2 else f"{key}*", ())
+
+    def _index_head(self, index: int) -> None:
+        """File a device under the first one and two (lowercased) characters of its deviceId."""
+        assert self._heads is not None
+        head = (self.device_id(index) or "")[:2].lower()
+        for key in {f"{head[:1]}*", head} if head else ():
+            self._heads.setdefault(key, array("I")).append(index)
 
     def find(self, object_id: str, *, include_deleted: bool = False) -> int | None:
         """Index of the device with this object id (GUID, any case)."""
@@ -211,6 +235,8 @@ class DeviceStore:
         self.deleted.append(0)
         if self._name_index is not None:
             self._name_index.setdefault(self.names[index].lower(), []).append(index)
+        if self._heads is not None:
+            self._index_head(index)
         self.version += 1
         return index
 
@@ -218,6 +244,8 @@ class DeviceStore:
         """Replace a device with a full property dict (as `full()` returns), keeping its index."""
         core = {name: device.get(name) for name in CORE_FIELDS}
         old_name = self.names[index]
+        if core["deviceId"] != self.device_id(index):
+            self._heads = None  # rebuilt on next use (deviceIds change only out of band)
         self.core[index] = _encode(core)[:-1]
         self.prof[index] = self.profile_id(tuple(device.get(name) for name in PROFILE_FIELDS))
         ext = device.get(EXT_FIELD) or {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import re
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,7 @@ def _spec(kind: str, basic: str, advanced: str, collection: bool = False) -> Fil
 
 DEVICE_FILTERS: dict[str, FilterSpec] = {
     "accountEnabled": _spec(BOOL, "eq in", "ne not null"),
-    "deviceId": _spec(STR, "eq in", "ne not null startsWith"),
+    "deviceId": _spec(STR, "eq in startsWith", "ne not null"),
     "id": _spec(STR, "eq in", "ne not"),
     "displayName": _spec(STR, "eq in startsWith", "ne not null endsWith"),
     "operatingSystem": _spec(STR, "eq in startsWith", "ne not null endsWith"),
@@ -434,6 +434,10 @@ def _getter(store: DeviceStore, prop: str) -> Callable[[int], Any]:
 
 def compile_filter(node: Node, store: DeviceStore) -> Predicate:
     """A predicate over device indexes for a checked filter tree."""
+    prefixes = _startswith_any(node)
+    if prefixes is not None and isinstance(node, Or):  # one test instead of a chain (the scan's non-hex partition)
+        prop, texts = prefixes
+        return _column_predicate(store, prop, lambda v: v is not None and v.lower().startswith(texts))
     match node:
         case And(left, right):
             lp, rp = compile_filter(left, store), compile_filter(right, store)
@@ -455,6 +459,18 @@ def compile_filter(node: Node, store: DeviceStore) -> Predicate:
     raise AssertionError(node)
 
 
+def _startswith_any(node: Node) -> tuple[str, tuple[str, ...]] | None:
+    """(property, lowercased prefixes) when `node` is startsWith, or an `or` of startsWith, on one property."""
+    match node:
+        case Func("startsWith", prop, Literal(kind, value)) if kind == STR:
+            return prop, (value.lower(),)
+        case Or(left, right):
+            lp, rp = _startswith_any(left), _startswith_any(right)
+            if lp is not None and rp is not None and lp[0] == rp[0]:
+                return lp[0], lp[1] + rp[1]
+    return None
+
+
 def _column_predicate(store: DeviceStore, prop: str, test: Callable[[Any], bool]) -> Predicate:
     if prop in PROFILE_FIELDS:  # evaluate once per interned profile, then look the answer up
         prof, profiles = store.prof, store.profiles
@@ -464,12 +480,15 @@ def _column_predicate(store: DeviceStore, prop: str, test: Callable[[Any], bool]
     return lambda i: test(get(i))
 
 
-def candidates(node: Node, store: DeviceStore) -> list[int] | None:
-    """Device indexes a filter can only match (from an id/deviceId/displayName equality it requires), or None."""
+def candidates(node: Node, store: DeviceStore) -> Sequence[int] | None:
+    """Ascending device indexes a filter can only match (from an id/deviceId/displayName equality or a deviceId
+    prefix it requires; the filter still decides), or None."""
     match node:
         case And(left, right):
             found = candidates(left, store)
             return found if found is not None else candidates(right, store)
+        case Func("startsWith", "deviceId", Literal(kind, value)) if kind == STR and value:
+            return store.with_device_id_prefix(value)
         case Cmp("id" | "deviceId" as prop, "eq", Literal(kind, value)) if kind == STR:
             return _by_guid(store, prop, (value,))
         case In("id" | "deviceId" as prop, values):

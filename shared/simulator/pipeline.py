@@ -6,10 +6,11 @@ is authorised, throttled and faulted on its own, as Graph does.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +60,8 @@ class Stats:
     writes: int = 0  # successful PATCH/DELETE of devices
     batches: int = 0
     devices_served: int = 0  # device objects in list pages
+    in_flight: int = 0  # HTTP requests received and not yet answered (latency included)
+    peak_in_flight: int = 0
     by_path: Counter[str] = field(default_factory=Counter)
     by_status: Counter[int] = field(default_factory=Counter)
 
@@ -71,6 +74,7 @@ class Stats:
             "writes": self.writes,
             "batches": self.batches,
             "devices_served": self.devices_served,
+            "peak_in_flight": self.peak_in_flight,
             "by_path": dict(self.by_path),
             "by_status": dict(self.by_status),
         }
@@ -90,6 +94,7 @@ class Pipeline:
         self.stats = Stats()
         self.cache: dict[Any, Any] = {}  # per-query counts and sort orders, keyed with the store version
         self.clock: Callable[[], float] = time.monotonic
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # how injected latency waits (tests replace it)
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         allowed = False

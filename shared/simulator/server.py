@@ -63,11 +63,22 @@ class RunningSimulator:
 
 def _app(pipeline: Pipeline) -> web.Application:
     async def handle(request: web.Request) -> web.StreamResponse:
-        pipeline.stats.requests += 1
+        """Serve at once (charged to the budget on arrival, as Graph does), then hold the answer for the latency."""
+        stats = pipeline.stats
+        stats.requests += 1
+        stats.in_flight += 1
+        stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
+        try:
+            response = await serve(request)
+            delay = pipeline.faults.latency_s(f"{request.method} {request.rel_url.raw_path[5:]}")
+            if delay:
+                await pipeline.sleep(delay)
+            return response
+        finally:
+            stats.in_flight -= 1
+
+    async def serve(request: web.Request) -> web.StreamResponse:
         raw_path = request.rel_url.raw_path
-        faults = pipeline.faults
-        if faults.latency_ms > 0 and faults.applies(f"{request.method} {raw_path[5:]}"):
-            await asyncio.sleep(faults.latency_ms / 1000)
         headers = {k.lower(): v for k, v in request.headers.items()}
         client_request_id = headers.get("client-request-id")
         try:
@@ -238,6 +249,7 @@ class SimulatorProcess:
         faults: Faults | None = None,
         port: int = 0,
         timeout: float = 600,
+        irregular_device_ids: int = 0,
     ) -> None:
         self.args = [
             "--devices",
@@ -250,6 +262,8 @@ class SimulatorProcess:
             str(port),
             "--parent-pid",
             str(os.getpid()),
+            "--irregular-device-ids",
+            str(irregular_device_ids),
         ]
         if now is not None:
             self.args += ["--now", now.isoformat()]
