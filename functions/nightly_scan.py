@@ -6,6 +6,7 @@ import logging
 
 import azure.functions as func
 
+from shared.scan.progress import TenthsLog
 from shared.scan.wiring import run_configured_scan
 
 bp = func.Blueprint()
@@ -18,5 +19,5 @@ async def nightly_scan(timer: func.TimerRequest) -> None:
     """Scan the tenant once; the run summary goes to the audit log. Errors propagate so the host records them."""
     if timer.past_due:
         log.warning("nightly scan is running late (past due)")
-    summary = await run_configured_scan(trigger="nightly")
+    summary = await run_configured_scan(trigger="nightly", progress=TenthsLog(log))
     log.info("nightly scan %s: %s", summary.run_id, summary.to_json())

@@ -7,6 +7,7 @@ Graph: the msgraph-sdk gateway (pointed at the simulator locally and in tests).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -186,13 +187,33 @@ class Owner:
     mail: str | None
 
 
+class RequestGate(Protocol):
+    """Bounds how many reads are out at once and hears how Graph answered each (see shared.graph.concurrency)."""
+
+    def slot(self) -> AbstractAsyncContextManager[None]: ...
+
+    def observe(self, status: int, throttle_percent: float | None) -> None: ...
+
+
 class GraphPort(Protocol):
     """What the core needs from Microsoft Graph. The adapter is `shared.graph.gateway.GraphGateway`."""
 
     def iter_devices(
-        self, *, filter: str | None = None, select: Iterable[str] | None = None, page_size: int = 999
+        self,
+        *,
+        filter: str | None = None,
+        select: Iterable[str] | None = None,
+        page_size: int = 999,
+        gate: RequestGate | None = None,
+        prefetch: bool = True,
     ) -> AsyncIterator[list[Device]]:
-        """Pages of devices, decoded raw with msgspec; never more than a page or two in memory."""
+        """Pages of devices, decoded raw with msgspec; never more than a page or two in memory (one without
+        `prefetch`). Each page request waits for a place in `gate` (when given) and reports its answer to it.
+        """
+        ...
+
+    async def count_devices(self, *, filter: str | None = None) -> int:
+        """/devices/$count (an eventually consistent advanced query)."""
         ...
 
     async def get_device(self, object_id: str) -> Device | None:

@@ -11,11 +11,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from shared.cli._common import run
 from shared.scan import ScanProgress, ScanSummary
+from shared.scan.service import ProgressCallback
 from shared.scan.wiring import run_configured_scan
 
 
@@ -25,7 +26,7 @@ def scan(
 ) -> None:
     """Scan every device, classify, and queue one remediation command per candidate."""
     console = Console(stderr=True)
-    with _progress(console, enabled=not as_json and console.is_terminal) as progress:
+    with progress_display(console, enabled=not as_json and console.is_terminal) as progress:
         summary = run(run_configured_scan(policy_path=policy, trigger="manual", progress=progress))
     if as_json:
         sys.stdout.write(json.dumps(summary.to_json()) + "\n")
@@ -34,26 +35,36 @@ def scan(
 
 
 @contextmanager
-def _progress(console: Console, *, enabled: bool) -> Iterator[object]:
-    """A rich progress line (phase, pages, devices, devices/s) on a terminal; nothing otherwise."""
+def progress_display(console: Console, *, enabled: bool) -> Iterator[ProgressCallback | None]:
+    """A rich progress bar on a terminal (devices read of the counted total, pages, partitions in flight,
+    devices/s, time left), gone once the scan is done; nothing otherwise."""
     if not enabled:
         yield None
         return
     bar = Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[read]}"),
         TextColumn("{task.fields[pages]:,} pages"),
-        TextColumn("{task.fields[devices]:,} devices"),
+        TextColumn("{task.fields[partitions]}"),
         TextColumn("{task.fields[rate]:,.0f} devices/s"),
-        TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=console,
         transient=True,
     )
-    task = bar.add_task("listing", pages=0, devices=0, rate=0.0, total=None)
+    task = bar.add_task("counting", read="", pages=0, partitions="", rate=0.0, total=None)
 
     def update(event: ScanProgress) -> None:
         rate = event.devices / event.elapsed if event.elapsed > 0 else 0.0
-        bar.update(task, description=event.phase, pages=event.pages, devices=event.devices, rate=rate)
+        read = f"{event.devices:,} of {event.total:,} devices" if event.total else f"{event.devices:,} devices"
+        partitions = f"{event.partitions_in_flight} of {event.partitions} partitions in flight" if event.partitions > 1 else ""
+        bar.update(
+            task, description=event.phase, completed=event.devices, total=event.total or None,
+            read=read, pages=event.pages, partitions=partitions, rate=rate,
+        )  # fmt: skip
+        if event.phase == "done":
+            bar.stop()
 
     with bar:
         yield update

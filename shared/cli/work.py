@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.table import Table
 
 from shared.cli._common import run
 from shared.ports import AuditLog, AuditQuery
+
+if TYPE_CHECKING:
+    from shared.scan.service import ProgressCallback
 
 PolicyOption = Annotated[
     Path | None, typer.Option("--policy", help="Policy YAML (default: JANITOR_POLICY, else the safe defaults: report mode).")
@@ -98,7 +101,7 @@ async def _close(worker: Any) -> None:
             await close()
 
 
-async def _run(policy_path: Path | None, concurrency: int, as_json: bool) -> None:
+async def _run(policy_path: Path | None, concurrency: int, as_json: bool, progress: ProgressCallback | None) -> None:
     from shared import bootstrap
     from shared.policy import load_policy
     from shared.worker import open_worker
@@ -109,7 +112,8 @@ async def _run(policy_path: Path | None, concurrency: int, as_json: bool) -> Non
     sender, receiver = bootstrap.queue_sender(), bootstrap.queue_receiver()
     try:
         result = await run_nightly(
-            worker.graph, sender, receiver, worker.audit, worker, now=datetime.now(UTC), concurrency=concurrency
+            worker.graph, sender, receiver, worker.audit, worker, now=datetime.now(UTC), concurrency=concurrency,
+            scan_progress=progress,
         )
         counts = await decision_counts(worker.audit, result.scan.run_id)
     finally:
@@ -140,7 +144,11 @@ def work(
 
 def run_command(policy: PolicyOption = None, concurrency: ConcurrencyOption = 64, as_json: JsonOption = False) -> None:
     """The nightly job on this machine: scan the tenant, then work the queue until it is empty."""
-    run(_run(policy, concurrency, as_json))
+    from shared.cli.scan import progress_display
+
+    console = Console(stderr=True)
+    with progress_display(console, enabled=not as_json and console.is_terminal) as progress:
+        run(_run(policy, concurrency, as_json, progress))
 
 
 def register(app: typer.Typer) -> None:

@@ -108,6 +108,12 @@ def _schedule(env: Mapping[str, str]) -> None:
             raise ConfigError(name, problem)
 
 
+def _scan_reading(env: Mapping[str, str]) -> None:
+    from shared.scan.partitions import ReadPlan
+
+    ReadPlan.from_settings(env)
+
+
 def _telemetry(env: Mapping[str, str]) -> None:
     value = settings.get("APPLICATIONINSIGHTS_CONNECTION_STRING", env)
     if value is None:
@@ -142,6 +148,7 @@ PARSERS: tuple[tuple[str, Callable[[Mapping[str, str]], Any], str], ...] = (
     ("worker", _worker, "JANITOR_KILL_SWITCH"),
     ("policy", _policy, "JANITOR_POLICY"),
     ("schedule", _schedule, "SCAN_SCHEDULE"),
+    ("scan reading", _scan_reading, "SCAN_PARTITIONS"),
     ("telemetry", _telemetry, "APPLICATIONINSIGHTS_CONNECTION_STRING"),
     ("secrets", _secrets, "WEBHOOK_SECRET"),
 )

@@ -83,10 +83,13 @@ async def with_retries[T](policy: RetryPolicy, attempt: Callable[[], Coroutine[A
         reraise=True,
     )
     try:
-        return await retrying(attempt)
+        async for state in retrying:  # not `retrying(attempt)`: its retry state, a reference cycle, would keep the
+            with state:  # response (a page: ~1.4 MB) alive until the garbage collector runs
+                return await attempt()
     except TransientResponse as exc:
         stats = retrying.statistics
         raise give_up(exc, what, int(stats.get("attempt_number", 1)), float(stats.get("delay_since_first_attempt", 0.0))) from exc
+    raise AssertionError("tenacity stopped without an outcome")  # unreachable: reraise=True raises the last error
 
 
 def give_up(exc: TransientResponse, what: str, attempts: int, seconds: float) -> GraphError:

@@ -2,8 +2,9 @@
 
 Flow (memory flat whatever the fleet size):
 1. Read the protected groups' members once (a group that cannot be read stops the scan: fail closed).
-2. Stream /devices page by page ($select of the fields the rules read). Rules before the duplicate rule
-   run now; every row that may still need a decision goes to a partitioned disk spill (see spill.py).
+2. Stream /devices page by page ($select of the fields the rules read), several deviceId partitions at once,
+   checked complete against /devices/$count (see partitions.py). Rules before the duplicate rule run now;
+   every row that may still need a decision goes to a partitioned disk spill (see spill.py).
 3. Per spill partition: build the newest-sign-in index of its duplicate keys, classify the rows that can
    be candidates with the full `classify()`, propose an action, queue report-only commands at once and
    spill destructive ones again.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -45,19 +47,21 @@ from shared.classify import (
 from shared.classify.rules import MDM_CHECK
 from shared.commands import RemediationCommand, Trigger, decode, encode, message_id
 from shared.errors import GraphError
-from shared.models import DEVICE_SELECT, Device
+from shared.models import Device
 from shared.policy import Policy, policy_hash
 from shared.ports import AuditEntry, AuditLog, GraphPort, OutgoingMessage, QueueSender
 from shared.scan.alert import breaker_mail
 from shared.scan.breaker import BreakerVerdict, check_breaker
 from shared.scan.packing import pack, unpack
+from shared.scan.partitions import PartitionedReader, ReadPlan
 from shared.scan.spill import DEFAULT_PARTITIONS, BlobStore, PartitionSpill
 from shared.scan.summary import ScanSummary
 
 log = logging.getLogger(__name__)
 
-#: No server-side $filter: healthy devices are counted, and any enabled object may be the newer one of
-#: a duplicate pair, so the scan reads the whole directory. $select keeps each page to what rules read.
+#: No server-side $filter narrows the read (partitions only split it by deviceId): healthy devices are counted,
+#: and any enabled object may be the newer one of a duplicate pair, so the scan reads the whole directory.
+#: $select keeps each page to what rules read.
 SERVER_FILTER: str | None = None
 SEND_BATCH = 2_000  # the adapters split by size; bigger batches mean fewer commits
 AUDIT_BATCH = 500
@@ -69,6 +73,7 @@ HELD_FLUSH_ROWS = 1_000  # held commands carry ~1.5 KB bodies: keep their buffer
 _SIBLING, _FINAL, _PROVISIONAL = 0, 1, 2
 _CODE = {name: code for code, name in enumerate(CLASS_NAMES)}
 _CANDIDATE_CODES = frozenset(_CODE[c] for c in CANDIDATE_CLASSES)
+_object_id = operator.itemgetter(2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +84,10 @@ class ScanProgress:
     pages: int
     devices: int
     elapsed: float
+    total: int | None = None  # devices Graph counted before the read
+    partitions: int = 0  # of the read in progress
+    partitions_done: int = 0
+    partitions_in_flight: int = 0
 
 
 ProgressCallback = Callable[[ScanProgress], None]
@@ -140,8 +149,10 @@ class _Run:
         now: datetime,
         trigger: Trigger,
         progress: ProgressCallback | None,
+        reading: ReadPlan,
     ) -> None:
         self.graph, self.queue, self.audit, self.policy = graph, queue, audit, policy
+        self.reader = PartitionedReader(graph, reading)
         self.now = now
         self.trigger: Trigger = trigger
         self.progress = progress
@@ -163,15 +174,18 @@ class _Run:
 
     def report(self, phase: str) -> None:
         if self.progress is not None:
-            s = self.summary
-            self.progress(ScanProgress(phase, s.pages, s.devices_scanned, time.perf_counter() - self.clock))
+            s, r = self.summary, self.reader
+            elapsed = time.perf_counter() - self.clock
+            self.progress(
+                ScanProgress(phase, s.pages, s.devices_scanned, elapsed, r.expected, r.partitions, r.done, r.in_flight)
+            )
 
     # ----------------------------------------------------------------- 2. stream
 
     async def stream(self, ctx: ClassifyContext, spill: PartitionSpill, blobs: BlobStore) -> None:
         counts = self.summary.findings
         add, put = spill.add, blobs.put
-        async for page in self.graph.iter_devices(filter=SERVER_FILTER, select=DEVICE_SELECT):
+        async for page in self.reader.pages(discard=lambda: self.discard(spill, blobs)):
             for index, device in enumerate(page):
                 if index % YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # let the gateway's prefetch of the next page go out meanwhile
@@ -195,6 +209,17 @@ class _Run:
             self.summary.pages += 1
             self.summary.devices_scanned += len(page)
             self.report("listing")
+        if self.reader.report is not None:
+            self.summary.reading = self.reader.report.record()
+            if self.reader.report.fallback:
+                self.summary.notes.append(self.reader.report.fallback)
+
+    def discard(self, spill: PartitionSpill, blobs: BlobStore) -> None:
+        """Forget a read that could not be shown complete (it is read again)."""
+        spill.reset()
+        blobs.reset()
+        self.summary.findings.update(dict.fromkeys(self.summary.findings, 0))
+        self.summary.pages = self.summary.devices_scanned = 0
 
     # ----------------------------------------------------------------- 3. resolve duplicates, propose
 
@@ -202,6 +227,7 @@ class _Run:
         self.report("resolving")
         counts = self.summary.findings
         for rows in spill.partitions():
+            rows.sort(key=_object_id)  # the same verdicts and evidence whatever order the pages came in
             newest = newest_index((row[0], row[1], row[2]) for row in rows)
             local = ctx.with_siblings(MappingSiblings(newest))
             for key, signed_in, object_id, state, code, offset, length in rows:
@@ -340,15 +366,17 @@ async def run_scan(
     progress: ProgressCallback | None = None,
     env: Mapping[str, str] | None = None,
     partitions: int = DEFAULT_PARTITIONS,
+    reading: ReadPlan | None = None,
 ) -> ScanSummary:
     """Scan the whole directory once and queue one command per candidate; returns the run summary.
 
     `now` (aware) is the instant every age is measured from and the UTC day of the MessageIds. `env`
-    overrides the process environment for MAIL_SENDER (the breaker's admin mail).
+    overrides the process environment for MAIL_SENDER (the breaker's admin mail) and, unless `reading` is
+    given, SCAN_PARTITIONS / SCAN_CONCURRENCY (how /devices is read).
     """
     if now.tzinfo is None:
         raise ValueError("run_scan(now=...) must be timezone-aware (UTC), e.g. datetime.now(UTC)")
-    run = _Run(graph, queue, audit, policy, now.astimezone(UTC), trigger, progress)
+    run = _Run(graph, queue, audit, policy, now.astimezone(UTC), trigger, progress, reading or ReadPlan.from_settings(env))
     with telemetry.context(run_id=run.summary.run_id):
         return await _scan(run, graph, policy, env, partitions)
 

@@ -101,6 +101,14 @@ class PartitionSpill:
                 self._file.seek(offset)
                 yield from self._decode(self._file.read(length))
 
+    def reset(self) -> None:
+        """Forget every row (a read that was discarded), keeping the file."""
+        self._file.seek(0)
+        self._file.truncate()
+        self._buffers = [[] for _ in range(self._count)]
+        self._chunks = [[] for _ in range(self._count)]
+        self._buffered = self._offset = self._round_robin = self.count = self.bytes_written = 0
+
     def close(self) -> None:
         self._file.close()
         self._buffers = [[] for _ in range(self._count)]
@@ -144,6 +152,13 @@ class BlobStore:
     @property
     def size(self) -> int:
         return self._offset
+
+    def reset(self) -> None:
+        """Forget every blob (a read that was discarded), keeping the file."""
+        self._file.seek(0)
+        self._file.truncate()
+        self._buffer.clear()
+        self._offset = 0
 
     def close(self) -> None:
         self._file.close()

@@ -38,6 +38,7 @@ class ScanSummary:
     notes: list[str] = field(default_factory=list)
     breaker: dict[str, Any] = field(default_factory=dict)
     admin_notification: dict[str, Any] = field(default_factory=dict)
+    reading: dict[str, Any] = field(default_factory=dict)  # how /devices was read (shared.scan.partitions.ReadReport)
 
     def to_json(self) -> dict[str, Any]:
         """Exactly the documented keys: run_id, devices_scanned, findings, commands_enqueued, halted, halt_reason."""
@@ -68,4 +69,5 @@ class ScanSummary:
             "would_halt": self.would_halt,
             "notes": list(self.notes),
             "admin_notification": dict(self.admin_notification),
+            "reading": dict(self.reading),
         }

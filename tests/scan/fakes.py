@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from shared.errors import AuditUnavailable, GraphError
 from shared.models import Device
 from shared.ports import AuditEntry, AuditRecord, GraphResult, OutgoingMessage
+from shared.scan.partitions import PARTITION_CHOICES, partitions_for
+
+#: Every filter the scan's reader sends, and the partition it names.
+PARTITION_BY_FILTER = {p.filter: p for n in PARTITION_CHOICES for p in partitions_for(n)}
 
 
 class FakeGraph:
-    """Serves a device list in pages; records mail; can fail after some pages."""
+    """Serves a device list in pages (filtered by the reader's deviceId partitions); records mail; can fail after some
+    pages. `counts` are the /devices/$count answers to give, in order (then the true count); `ignore_filter` serves
+    every device whatever the filter, as a server that does not support it might."""
 
     def __init__(self, devices: Sequence[Device], *, page_size: int = 7, groups: dict[str, set[str]] | None = None) -> None:
         self.devices = list(devices)
@@ -21,15 +28,25 @@ class FakeGraph:
         self.fail_after_pages: int | None = None
         self.mail_status = 202
         self.calls: list[tuple[str | None, tuple[str, ...] | None]] = []
+        self.counts: list[int] = []
+        self.ignore_filter = False
+        self.pages_served = 0
 
     async def iter_devices(
-        self, *, filter: str | None = None, select: Iterable[str] | None = None, page_size: int = 999
+        self, *, filter: str | None = None, select: Iterable[str] | None = None, page_size: int = 999, gate: Any = None,
+        prefetch: bool = True,
     ) -> AsyncIterator[list[Device]]:
         self.calls.append((filter, tuple(select) if select is not None else None))
-        for number, start in enumerate(range(0, len(self.devices), self.page_size)):
-            if self.fail_after_pages is not None and number >= self.fail_after_pages:
+        partition = PARTITION_BY_FILTER[filter]
+        matching = [d for d in self.devices if self.ignore_filter or partition.covers(d.device_id)]
+        for start in range(0, len(matching), self.page_size):
+            if self.fail_after_pages is not None and self.pages_served >= self.fail_after_pages:
                 raise GraphError("simulated outage", status=503, request_id="req-1", transient=True)
-            yield self.devices[start : start + self.page_size]
+            self.pages_served += 1
+            yield matching[start : start + self.page_size]
+
+    async def count_devices(self, *, filter: str | None = None) -> int:
+        return self.counts.pop(0) if self.counts else len(self.devices)
 
     async def group_device_ids(self, group_id: str) -> set[str]:
         if group_id not in self.groups:
