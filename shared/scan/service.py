@@ -5,7 +5,7 @@ Flow (memory flat whatever the fleet size):
 2. Stream /devices page by page ($select of the fields the rules read), several deviceId partitions at once,
    checked complete against /devices/$count (see partitions.py). Rules before the duplicate rule run now;
    every row that may still need a decision goes to a partitioned disk spill (see spill.py).
-3. Per spill partition: build the newest-sign-in index of its duplicate keys, classify the rows that can
+3. Per spill partition: build the newest-registration index of its duplicate keys, classify the rows that can
    be candidates with the full `classify()`, propose an action, queue report-only commands at once and
    spill destructive ones again.
 4. Blast-radius breaker on the run's totals: queue the destructive commands, or none of them, each then
@@ -39,10 +39,11 @@ from shared.classify import (
     classify_head,
     classify_tail,
     duplicate_key,
-    is_destructive,
+    is_device_write,
+    may_be_older_duplicate,
     newest_index,
     propose_action,
-    sibling_sign_in,
+    sibling_registered,
 )
 from shared.classify.rules import MDM_CHECK
 from shared.commands import RemediationCommand, Trigger, decode, encode, message_id
@@ -68,7 +69,7 @@ AUDIT_BATCH = 500
 YIELD_EVERY = 128  # devices classified between event-loop turns while a page is processed
 HELD_FLUSH_ROWS = 1_000  # held commands carry ~1.5 KB bodies: keep their buffer small
 
-# Spill row layout: (duplicate key, sibling sign-in, object id, state, class code, blob offset, blob length);
+# Spill row layout: (duplicate key, sibling registration, object id, state, class code, blob offset, blob length);
 # the blob (the packed device, for rows that may need a command) lives in the BlobStore, offset -1 when none.
 _SIBLING, _FINAL, _PROVISIONAL = 0, 1, 2
 _CODE = {name: code for code, name in enumerate(CLASS_NAMES)}
@@ -190,20 +191,23 @@ class _Run:
                 if index % YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # let the gateway's prefetch of the next page go out meanwhile
                 key = duplicate_key(device)
-                signed_in = sibling_sign_in(device) if key is not None else None
+                registered = sibling_registered(device) if key is not None else None
                 head = classify_head(device, ctx)
                 if head is not None:
                     counts[head.device_class] += 1
                     if head.candidate:
                         packed = pack(device)
-                        add(key, (key, signed_in, device.id, _FINAL, _CODE[head.device_class], put(packed), len(packed)))
-                    elif signed_in is not None:
-                        add(key, (key, signed_in, device.id, _SIBLING, _CODE[head.device_class], -1, 0))
+                        add(key, (key, registered, device.id, _FINAL, _CODE[head.device_class], put(packed), len(packed)))
+                    elif registered is not None:
+                        add(key, (key, registered, device.id, _SIBLING, _CODE[head.device_class], -1, 0))
                     continue
                 tail = classify_tail(device, ctx)
-                if tail.candidate or signed_in is not None:  # may still turn out to be a duplicate
+                if tail.candidate or may_be_older_duplicate(device, ctx):  # may still turn out to be a duplicate
                     packed = pack(device)
-                    add(key, (key, signed_in, device.id, _PROVISIONAL, _CODE[tail.device_class], put(packed), len(packed)))
+                    add(key, (key, registered, device.id, _PROVISIONAL, _CODE[tail.device_class], put(packed), len(packed)))
+                elif registered is not None:  # may be the newer object of someone else's duplicate
+                    counts[tail.device_class] += 1
+                    add(key, (key, registered, device.id, _SIBLING, _CODE[tail.device_class], -1, 0))
                 else:
                     counts[tail.device_class] += 1
             self.summary.pages += 1
@@ -230,13 +234,13 @@ class _Run:
             rows.sort(key=_object_id)  # the same verdicts and evidence whatever order the pages came in
             newest = newest_index((row[0], row[1], row[2]) for row in rows)
             local = ctx.with_siblings(MappingSiblings(newest))
-            for key, signed_in, object_id, state, code, offset, length in rows:
+            for key, _registered, object_id, state, code, offset, length in rows:
                 if state == _SIBLING:
                     continue
                 if state == _PROVISIONAL and code not in _CANDIDATE_CODES:
                     best = newest.get(key)
-                    if best is None or best.object_id == object_id or not best.last_sign_in > signed_in:
-                        counts[CLASS_NAMES[code]] += 1  # not a duplicate: the provisional class stands
+                    if best is None or best.object_id == object_id:
+                        counts[CLASS_NAMES[code]] += 1  # no other live object of this hardware: the class stands
                         continue
                 device = unpack(blobs.get(offset, length))
                 finding = classify(device, local)
@@ -267,7 +271,7 @@ class _Run:
             created_at=self.now,
         )
         body = encode(command)
-        if is_destructive(action):
+        if is_device_write(action):
             summary.destructive_proposed += 1
             held.add(None, (command_id, cls, action, body))
         else:
@@ -303,10 +307,11 @@ class _Run:
 
     # ----------------------------------------------------------------- 4. breaker
 
-    async def release_or_block(self, held: PartitionSpill, verdict: BreakerVerdict) -> None:
+    async def release_or_block(self, held: PartitionSpill, verdict: BreakerVerdict, halts: bool) -> None:
+        """Queue the held device writes, or (enforce mode, over the limits) none: each gets a `blocked` decision."""
         blocked: list[AuditEntry] = []
         for command_id, cls, action, body in held.rows():
-            if not verdict.halted:
+            if not halts:
                 await self.enqueue(command_id, cls, action, body)
                 continue
             blocked.append(blocked_decision(decode(body), verdict))
@@ -331,7 +336,7 @@ class _Run:
             return {"sent": False, "reason": "notify.admins is empty"}
         if not sender:
             return {"sent": False, "reason": "the MAIL_SENDER setting is not set", "to": admins}
-        subject, body = breaker_mail(self.summary, verdict)
+        subject, body = breaker_mail(self.summary, verdict, preview=not self.summary.halted)
         try:
             result = await self.graph.send_mail(sender, admins, subject, body)
         except GraphError as exc:
@@ -347,6 +352,8 @@ class _Run:
             self.summary.notes.append(f"{unmanaged:,} Entra joined Windows devices are {MDM_CHECK}.")
         if self.summary.halted and self.summary.halt_reason:
             self.summary.notes.append(self.summary.halt_reason)
+        if self.summary.would_halt:
+            self.summary.notes.append(self.summary.would_halt)
 
     async def record(self) -> None:
         s = self.summary
@@ -395,8 +402,11 @@ async def _scan(run: _Run, graph: GraphPort, policy: Policy, env: Mapping[str, s
             run.phase("releasing")
             verdict = check_breaker(summary.destructive_proposed, summary.devices_scanned, policy.limits)
             summary.breaker = verdict.record()
-            summary.halted, summary.halt_reason = verdict.halted, verdict.reason
-            await run.release_or_block(held, verdict)
+            halts = verdict.halted and policy.enforce  # report mode writes nothing: the run is the preview
+            summary.halted, summary.halt_reason = halts, verdict.reason if halts else None
+            if verdict.halted and not halts:
+                summary.would_halt = verdict.preview()
+            await run.release_or_block(held, verdict, halts)
         if verdict.halted:
             run.phase("notifying")
             summary.admin_notification = await run.notify_admins(verdict, env)
