@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import msgspec
 
 from shared.errors import GraphError, GraphNotFound
-from shared.graph import wire
+from shared.graph import paths, wire
 from shared.graph.client import Endpoint, auth_provider, build_client, endpoint_from, http_client
 from shared.graph.concurrency import throttle_percent
 from shared.graph.failures import (
@@ -245,10 +244,11 @@ class GraphGateway:
             items.extend(page.value)
         return items
 
-    async def _maybe[T](self, call: Awaitable[T]) -> T | None:
-        """None instead of GraphNotFound (`get_*` of something that may be gone)."""
+    async def _get_one(self, make_builder: Callable[[], Any], select: Iterable[str]) -> httpx.Response | None:
+        """GET one object; None instead of GraphNotFound (gone, or a key that cannot be one: then nothing is sent)."""
         try:
-            return await call
+            builder = make_builder()
+            return await self._send(functools.partial(self._get, builder, select=list(select)))
         except GraphNotFound:
             return None
 
@@ -314,14 +314,14 @@ class GraphGateway:
 
     async def get_device(self, object_id: str) -> Device | None:
         """The device by object id; None when it no longer exists."""
-        builder = self.client.devices.by_device_id(object_id)
-        response = await self._maybe(self._send(functools.partial(self._get, builder, select=list(DEVICE_SELECT))))
+        response = await self._get_one(lambda: self.client.devices.by_device_id(paths.object_id(object_id)), DEVICE_SELECT)
         return None if response is None else _read(wire.DEVICE, response)
 
     async def get_device_by_device_id(self, device_id: str) -> Device | None:
         """The device by its deviceId (the DRS GUID BitLocker and Intune use); None when absent."""
-        builder = self.client.devices_with_device_id(device_id)
-        response = await self._maybe(self._send(functools.partial(self._get, builder, select=list(DEVICE_SELECT))))
+        response = await self._get_one(
+            lambda: self.client.devices_with_device_id(paths.object_id(device_id, "deviceId")), DEVICE_SELECT
+        )
         return None if response is None else _read(wire.DEVICE, response)
 
     async def find_devices(self, name_or_id: str) -> list[Device]:
@@ -343,7 +343,7 @@ class GraphGateway:
 
     async def user_registered_devices(self, user_id: str) -> list[Device]:
         """The devices the user registered (directory objects of other types left out)."""
-        builder = self.client.users.by_user_id(user_id).registered_devices
+        builder = self.client.users.by_user_id(paths.user_key(user_id)).registered_devices
         make = functools.partial(self._get, builder, select=list(DEVICE_SELECT))  # @odata.type comes unasked
         devices: list[Device] = []
         async for response in self._responses(make):
@@ -354,7 +354,7 @@ class GraphGateway:
 
     async def group_device_ids(self, group_id: str) -> set[str]:
         """Object ids of the devices that are transitive members of a group."""
-        builder = self.client.groups.by_group_id(group_id).transitive_members.graph_device
+        builder = self.client.groups.by_group_id(paths.object_id(group_id, "group id")).transitive_members.graph_device
         make = functools.partial(
             self._get, builder, headers=ADVANCED_HEADERS, select=["id"], top=MAX_PAGE_SIZE, count=True
         )
@@ -373,8 +373,7 @@ class GraphGateway:
 
     async def _write(self, method: str, items: list[tuple[str, dict[str, Any] | None]]) -> list[GraphResult]:
         for object_id, _ in items:
-            if not object_id or object_id.strip(".") == "" or "/" in object_id:
-                raise ValueError(f"not a device object id: {object_id!r}")
+            paths.device_path(object_id)  # refused before anything is sent
         size = min(MAX_BATCH, self._pacer.burst)
         indexed = list(enumerate(items))
         chunks = [indexed[start : start + size] for start in range(0, len(indexed), size)]
@@ -416,7 +415,7 @@ class GraphGateway:
                 wire.BatchRequest(
                     id=key,
                     method=method,
-                    url=f"/devices/{quote(object_id, safe='')}",
+                    url=paths.device_path(object_id),
                     headers={"Content-Type": "application/json"} if body is not None else {},
                     body=body,
                 )
@@ -484,7 +483,7 @@ class GraphGateway:
     # ------------------------------------------------------------------ users, groups, policy
 
     async def registered_owners(self, object_id: str) -> list[Owner]:
-        builder = self.client.devices.by_device_id(object_id).registered_owners
+        builder = self.client.devices.by_device_id(paths.object_id(object_id)).registered_owners
         users: list[wire.UserWire] = await self._collect(
             functools.partial(self._get, builder, select=list(USER_SELECT)), wire.USER_PAGE
         )
@@ -492,13 +491,12 @@ class GraphGateway:
 
     async def get_user(self, user: str) -> Owner | None:
         """By object id or UPN; None when there is no such user."""
-        builder = self.client.users.by_user_id(user)
-        response = await self._maybe(self._send(functools.partial(self._get, builder, select=list(USER_SELECT))))
+        response = await self._get_one(lambda: self.client.users.by_user_id(paths.user_key(user)), USER_SELECT)
         return None if response is None else _owner(_read(wire.USER, response))
 
     async def check_member_groups(self, user_id: str, group_ids: Sequence[str]) -> set[str]:
         """Which of `group_ids` the user is a (transitive) member of; asked 20 groups at a time."""
-        builder = self.client.users.by_user_id(user_id).check_member_groups
+        builder = self.client.users.by_user_id(paths.user_key(user_id)).check_member_groups
         unique = list(dict.fromkeys(group_ids))
         members: set[str] = set()
         for start in range(0, len(unique), 20):
@@ -537,10 +535,9 @@ class GraphGateway:
         the passwords): 200 -> True, 404 -> False (Graph docs, "Get deviceLocalCredentialInfo", v1.0;
         DeviceLocalCredential.ReadBasic.All). Any other failure raises: the caller cannot know, so it must not delete.
         """
-        if not is_guid(device_id):  # raised, not answered: a key that is not a GUID is not "no credential"
-            raise ValueError(f"not a deviceId (a GUID): {str(device_id)[:80]!r}")
-        builder = self.client.directory.device_local_credentials.by_device_local_credential_info_id(device_id)
-        response = await self._maybe(self._send(functools.partial(self._get, builder, select=list(LAPS_SELECT))))
+        key = paths.object_id(device_id, "deviceId")  # raised here: a key that is not a GUID is not "no credential"
+        credentials = self.client.directory.device_local_credentials
+        response = await self._get_one(lambda: credentials.by_device_local_credential_info_id(key), LAPS_SELECT)
         return response is not None
 
     async def conditional_access_policies(self) -> list[wire.ConditionalAccessPolicyWire]:
@@ -570,7 +567,7 @@ class GraphGateway:
             },
             "saveToSentItems": False,
         }
-        builder = self.client.users.by_user_id(sender).send_mail
+        builder = self.client.users.by_user_id(paths.user_key(sender)).send_mail
         response = await self._send(functools.partial(self._post, builder, payload))
         return GraphResult(status=response.status_code, request_id=response.headers.get("request-id"))
 
