@@ -19,6 +19,8 @@ from shared.ports import AuditRecord
 RECORD_FIELDS: tuple[str, ...] = ("record_id", "partition", "seq", "at", *ENTRY_FIELDS, "prev_hash", "hash")
 
 _TOKEN_VERSION = 1
+#: Record ids carry a 10-digit seq: a token past it was not handed out (and overflows the stores' integers).
+MAX_SEQ = 9_999_999_999
 
 
 def record_to_dict(record: AuditRecord) -> dict[str, Any]:
@@ -61,8 +63,8 @@ def decode_continuation(token: str) -> tuple[str, int]:
             raise ValueError
         partition, seq = str(body["p"]), int(body["s"])
         date.fromisoformat(partition)
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):  # OverflowError: int(1e400)
         raise ValueError("is not a continuation token returned by this API (pass it back unchanged)") from None
-    if seq < 0:
+    if not 0 <= seq <= MAX_SEQ:
         raise ValueError("is not a continuation token returned by this API (pass it back unchanged)")
     return partition, seq

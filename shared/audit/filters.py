@@ -13,11 +13,11 @@ from datetime import UTC, date, datetime, timedelta
 
 from shared.audit.chain import day_start, utc
 from shared.audit.codec import decode_continuation
+from shared.audit.export import FORMATS
 from shared.errors import PermanentError
 from shared.ports import AuditQuery
 
 DECISIONS: tuple[str, ...] = ("acted", "dry_run", "skipped", "blocked", "deferred", "failed")
-FORMATS: tuple[str, ...] = ("json", "csv")
 #: Parameter names as the HTTP API spells them (the CLI uses the same words as --options).
 TEXT_FILTERS: tuple[str, ...] = ("run_id", "command_id", "device", "ticket")
 WORD_FILTERS: tuple[str, ...] = ("action", "kind")
@@ -28,7 +28,11 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1_000
 MAX_TEXT = 256
 
-_AGE = re.compile(r"^(\d{1,6})\s*([mhd])$")
+#: Times a filter may name: well inside what datetime can hold, so the adapters' day arithmetic never overflows.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+
+_AGE = re.compile(r"^(\d{1,6})\s*([mhd])$", re.ASCII)
 _WORD = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
@@ -56,20 +60,29 @@ def parse_time(parameter: str, value: str, now: datetime, *, end: bool = False) 
     """A date, an ISO time (UTC when no offset is given) or an age like 90m, 24h, 7d (before now).
 
     With `end`, a bare date means the end of that day, so from=2025-03-01&to=2025-03-01 is that whole day.
+    Times before EARLIEST or after LATEST are refused (an age of 999999d, year 1 shifted by its offset).
     """
-    text = value.strip()
-    age = _AGE.match(text)
-    if age:
-        return utc(now) - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
     try:
-        if len(text) == 10:
-            start = day_start(date.fromisoformat(text).isoformat())
-            return start + timedelta(days=1) if end else start
-        return utc(datetime.fromisoformat(text))
+        at = _time(value.strip(), now, end)
     except ValueError:
         raise FilterError(
             parameter, f"must be a date (2025-03-01), a time (2025-03-01T02:00:00Z) or an age such as 24h or 7d, not {value!r}"
         ) from None
+    except OverflowError:
+        at = None
+    if at is None or not EARLIEST <= at <= LATEST:
+        raise FilterError(parameter, f"must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}, not {value!r}")
+    return at
+
+
+def _time(text: str, now: datetime, end: bool) -> datetime:
+    age = _AGE.match(text)
+    if age:
+        return utc(now) - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
+    if len(text) == 10:
+        start = day_start(date.fromisoformat(text).isoformat())
+        return start + timedelta(days=1) if end else start
+    return utc(datetime.fromisoformat(text))
 
 
 def _text(parameter: str, value: str) -> str:

@@ -2,7 +2,9 @@
 
 `functions/audit_api.py` only converts the request and the answer. Bad parameters are a 400 naming the
 parameter (checked before the store is opened); a missing setting a 500 naming it; a store that is down a
-503 with Retry-After.
+503 with Retry-After. A page holds at most `limit` records and at most MAX_PAGE_BYTES of them: records are
+read from the store a chunk at a time and encoded as they come, and the page ends (with a continuation
+token) at whichever bound comes first, so neither the answer nor the memory behind it grows with `limit`.
 """
 
 from __future__ import annotations
@@ -14,15 +16,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared.audit.codec import record_to_dict
-from shared.audit.export import to_csv
-from shared.audit.filters import FilterError, parse_request
+from shared.audit.codec import encode_continuation
+from shared.audit.export import csv_header, csv_line, json_line
+from shared.audit.filters import AuditRequest, FilterError, parse_request
 from shared.errors import AuditUnavailable, ConfigError
-from shared.ports import AuditLog
+from shared.ports import AuditLog, AuditRecord
 
 log = logging.getLogger(__name__)
 
 CONTINUATION_HEADER = "X-Continuation-Token"
+#: Largest total size of the records of one page (a record alone may exceed it: a page holds at least one).
+MAX_PAGE_BYTES = 4 * 1024 * 1024
+#: Records read from the store at a time while a page is filled.
+READ_CHUNK = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,16 +61,42 @@ async def answer_query(params: Mapping[str, str], open_log: Callable[[], AuditLo
         log.error("audit API: %s", exc)
         return _error(500, "ConfigError", f"the audit log is not configured: setting {exc}")
     try:
-        page = await audit.query(request.query, limit=request.limit, continuation=request.continuation)
+        parts, continuation = await read_page(audit, request)
     except AuditUnavailable as exc:
         log.warning("audit API: %s", exc)
         return _error(503, "AuditUnavailable", "the audit store cannot be read right now; retry later")
     finally:
         await audit.close()
-    headers = {CONTINUATION_HEADER: page.continuation} if page.continuation else {}
-    if request.format == "csv":
+    headers = {CONTINUATION_HEADER: continuation} if continuation else {}
+    if request.format != "json":
         headers["Content-Disposition"] = 'attachment; filename="audit.csv"'
-        return HttpAnswer(200, to_csv(page.records).encode(), "text/csv", headers)
-    records = [record_to_dict(r) for r in page.records]
-    payload = {"records": records, "count": len(records), "continuation": page.continuation}
-    return _json(200, payload, headers)
+        return HttpAnswer(200, (csv_header(request.format) + "".join(parts)).encode(), "text/csv", headers)
+    tail = json.dumps({"count": len(parts), "continuation": continuation}, separators=(",", ":"))[1:]
+    return HttpAnswer(200, ('{"records":[' + ",".join(parts) + "]," + tail).encode(), "application/json", headers)
+
+
+def _encoded(record: AuditRecord, fmt: str) -> str:
+    return json_line(record) if fmt == "json" else csv_line(record, fmt)
+
+
+async def read_page(
+    audit: AuditLog, request: AuditRequest, *, max_bytes: int = MAX_PAGE_BYTES, chunk: int = READ_CHUNK
+) -> tuple[list[str], str | None]:
+    """The page's records, encoded in the request's format, and the token of the next page (None at the end)."""
+    parts: list[str] = []
+    size = 0
+    token = request.continuation
+    while len(parts) < request.limit:
+        page = await audit.query(request.query, limit=min(chunk, request.limit - len(parts)), continuation=token)
+        previous = None
+        for record in page.records:
+            part = _encoded(record, request.format)
+            size += len(part.encode())
+            if parts and size > max_bytes:  # the page ends after the record before this one
+                return parts, encode_continuation(previous.partition, previous.seq) if previous else token
+            parts.append(part)
+            previous = record
+        token = page.continuation
+        if token is None:
+            return parts, None
+    return parts, token

@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, TextIO, cast
 
 import typer
 
@@ -20,7 +20,7 @@ from shared.audit.codec import record_to_dict
 from shared.audit.export import export
 from shared.audit.filters import AuditRequest, FilterError, parse_request
 from shared.audit.review import build_report, verify_log
-from shared.cli._common import fail, run
+from shared.cli._common import TerminalText, echo, fail, run
 from shared.ports import AuditLog, AuditRecord
 
 audit_app = typer.Typer(help="Review the audit log: list, export, verify the hash chain, HTML report.", no_args_is_help=True)
@@ -48,7 +48,7 @@ def _request(**params: str | None) -> AuditRequest:
 @contextlib.contextmanager
 def _output(path: Path | None) -> Iterator[TextIO]:
     if path is None:
-        yield sys.stdout
+        yield cast(TextIO, TerminalText(sys.stdout))  # the file gets the exact text; a terminal the cleaned one
         return
     with path.open("w", encoding="utf-8", newline="") as handle:
         yield handle
@@ -92,18 +92,18 @@ def list_records(
         finally:
             await audit.close()
         for record in page.records:
-            typer.echo(json.dumps(record_to_dict(record), ensure_ascii=False) if as_json else _line(record))
+            echo(json.dumps(record_to_dict(record), ensure_ascii=False) if as_json else _line(record))
         if not page.records and not as_json:
-            typer.echo("no matching records", err=True)
+            echo("no matching records", err=True)
         if page.continuation:
-            typer.echo(f"more records: add --continuation {page.continuation}", err=True)
+            echo(f"more records: add --continuation {page.continuation}", err=True)
 
     run(go())
 
 
 @audit_app.command("export")
 def export_records(
-    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    fmt: Annotated[str, typer.Option("--format", help="csv, json or excel (CSV with a UTF-8 BOM, every cell quoted).")] = "csv",
     out: Annotated[Path | None, typer.Option("--out", help="File to write (default: standard output).")] = None,
     since: From = None,
     until: To = None,
@@ -115,7 +115,7 @@ def export_records(
     ticket: Ticket = None,
     kind: Kind = None,
 ) -> None:
-    """Every matching record as CSV (header + one row each) or a JSON array."""
+    """Every matching record as CSV (header + one row each; `excel`: for double-clicking into Excel) or a JSON array."""
     request = _request(
         since=since, until=until, run_id=run_id, command_id=command_id, device=device, decision=decision,
         action=action, ticket=ticket, kind=kind, format=fmt,
@@ -131,7 +131,7 @@ def export_records(
 
     count = run(go())
     if out is not None:
-        typer.echo(f"wrote {count} record(s) to {out}", err=True)
+        echo(f"wrote {count} record(s) to {out}", err=True)
 
 
 @audit_app.command("verify")
@@ -154,7 +154,7 @@ def verify(since: From = None, until: To = None) -> None:
         return 1, f"audit log BROKEN at record {first.partition}:{first.seq:010d}: {first.problem}{others}"
 
     code, message = run(go())
-    typer.echo(message, err=code != 0)
+    echo(message, err=code != 0)
     raise typer.Exit(code)
 
 
@@ -186,7 +186,7 @@ def report(
 
     html = run(go())
     out.write_text(html, encoding="utf-8")
-    typer.echo(f"wrote {out}")
+    echo(f"wrote {out}")
 
 
 def register(app: typer.Typer) -> None:

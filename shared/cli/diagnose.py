@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from shared.cli._common import fail, run
+from shared.cli._common import echo, fail, run
 from shared.diagnosis import Diagnosis, DsregcmdParseError, DsregStatus, parse_dsregcmd
 from shared.diagnosis.dsregcmd import decode_text
 
@@ -40,12 +40,12 @@ def _print_status(status: DsregStatus) -> None:
         "AzureAdPrt",
     ):
         if name in status.fields or status.value(name) is not None:
-            typer.echo(f"{name:>18} : {status.value(name) or ''}")
-    typer.echo(f"{'join type':>18} : {status.join_type}")
+            echo(f"{name:>18} : {status.value(name) or ''}")
+    echo(f"{'join type':>18} : {status.join_type}")
     for test, result in status.failed_tests().items():
-        typer.echo(f"{test:>18} : {result}")
+        echo(f"{test:>18} : {result}")
     for code in status.error_codes:
-        typer.echo(f"{'error code':>18} : {code.code} ({code.field})")
+        echo(f"{'error code':>18} : {code.code} ({code.field})")
 
 
 def dsregcmd(
@@ -55,7 +55,7 @@ def dsregcmd(
     """Parse `dsregcmd /status` output into the tool's own field names plus the error codes it reports."""
     _, status = _read_dsregcmd(file)
     if as_json:
-        print(json.dumps(status.to_json(), indent=2))
+        echo(json.dumps(status.to_json(), indent=2))
     else:
         _print_status(status)
 
@@ -92,7 +92,7 @@ async def _diagnose(device: str, dsregcmd_file: Path | None, user: str | None, p
         diagnosis = await diagnose_device(graph, device, dsregcmd_text=text, user=user, policy=policy, now=datetime.now(UTC))
     finally:
         await graph.close()
-    print(json.dumps(diagnosis.to_builtins(), indent=2, default=str) if as_json else render(diagnosis))
+    echo(json.dumps(diagnosis.to_builtins(), indent=2, default=str) if as_json else render(diagnosis))
 
 
 def diagnose(
@@ -152,20 +152,20 @@ async def _ticket(file: Path, body: bytes, source: str | None, policy_path: Path
         await service.close()
     doc = dict(doc or {}, duplicate=result.duplicate, notes=notes)
     if as_json:
-        print(json.dumps(doc, indent=2, default=str))
+        echo(json.dumps(doc, indent=2, default=str))
         return
-    typer.echo(
+    echo(
         f"request {result.request_id}: {doc.get('state')}"
         + (" (already submitted: nothing new queued)" if result.duplicate else "")
     )
     if doc.get("reason"):
-        typer.echo(f"decision: {doc.get('decision')}: {doc['reason']}")
+        echo(f"decision: {doc.get('decision')}: {doc['reason']}")
     if doc.get("diagnosis"):
         import msgspec
 
-        typer.echo(render(msgspec.convert(doc["diagnosis"], Diagnosis)))
+        echo(render(msgspec.convert(doc["diagnosis"], Diagnosis)))
     for note in notes:
-        typer.echo(f"note: {note}", err=True)
+        echo(f"note: {note}", err=True)
 
 
 def ticket(

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from shared import settings
-from shared.cli._common import fail
+from shared.cli._common import echo, fail
 from shared.policy import PolicyError, check_policy_text, dump_policy, load_policy, parse_policy, policy_hash, read_policy_file
 
 policy_app = typer.Typer(help="Validate and show the policy (YAML) the scan and worker follow.", no_args_is_help=True)
@@ -23,11 +23,11 @@ def check(file: Annotated[Path, typer.Argument(help="Policy YAML file to validat
         raise fail(f"{file}: {exc.problems[0].message}") from None
     problems = check_policy_text(text)
     if problems:
-        typer.echo(f"{file}: {len(problems)} problem(s)")
+        echo(f"{file}: {len(problems)} problem(s)")
         for problem in problems:
-            typer.echo(f"  {problem}")
+            echo(f"  {problem}")
         raise typer.Exit(2)
-    typer.echo(f"OK: {file} is a valid policy (hash {policy_hash(parse_policy(text, source=str(file)))})")
+    echo(f"OK: {file} is a valid policy (hash {policy_hash(parse_policy(text, source=str(file)))})")
 
 
 @policy_app.command("show")
@@ -38,11 +38,11 @@ def show(
     try:
         effective = load_policy(policy)
     except PolicyError as exc:
-        typer.echo(str(exc), err=True)
+        echo(str(exc), err=True)
         raise typer.Exit(2) from None
     source = str(policy) if policy else settings.get("JANITOR_POLICY") or "the safe defaults (JANITOR_POLICY is not set)"
-    typer.echo(f"# effective policy from {source}; hash {policy_hash(effective)}")
-    typer.echo(dump_policy(effective), nl=False)
+    echo(f"# effective policy from {source}; hash {policy_hash(effective)}")
+    echo(dump_policy(effective), nl=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -159,8 +159,14 @@ def _kind(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "a list"
     if isinstance(value, str):
-        return f"text ({value!r})"
-    return f"{type(value).__name__} {value!r}"
+        return f"text ({_shown(value)})"
+    return f"{type(value).__name__} {_shown(value)}"
+
+
+def _shown(value: Any) -> str:
+    """A value as a problem message quotes it: its repr, clipped (a policy value can be megabytes of text)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:60] + f"... ({len(text):,} characters)"
 
 
 def _check_structure(value: Any, schema: Mapping[str, Any], path: str = "") -> list[Problem]:
@@ -225,13 +231,13 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
         case "const":
             return f"must be {arg!r}"
         case "enum":
-            return f"{value!r} is not one of: {', '.join(map(str, arg))}"
+            return f"{_shown(value)} is not one of: {', '.join(map(str, arg))}"
         case "type":
             wanted = {"integer": "a whole number", "number": "a number", "boolean": "true or false",
                       "string": "text", "array": "a list", "object": "a mapping"}.get(str(arg), str(arg))
             return f"must be {wanted}, not {_kind(value)}"
         case "pattern" if "title" in sub:
-            return f"{value!r} is not a {sub['title']}"
+            return f"{_shown(value)} is not a {sub['title']}"
         case "minLength" | "propertyNames":
             return "must not be empty"
         case _:

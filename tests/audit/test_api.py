@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,8 +15,9 @@ import pytest
 from functions.audit_api import audit_query
 from shared.audit import SqliteAuditLog, TableAuditLog
 from shared.audit.codec import RECORD_FIELDS
-from shared.audit.http import CONTINUATION_HEADER
-from shared.ports import AuditLog
+from shared.audit.filters import parse_request
+from shared.audit.http import CONTINUATION_HEADER, MAX_PAGE_BYTES, answer_query, read_page
+from shared.ports import AuditEntry, AuditLog
 from tests.audit.conftest import START, StepClock, fill
 
 handler = audit_query.build().get_user_function()
@@ -116,3 +118,38 @@ async def test_store_down_is_503_with_retry_after(monkeypatch: pytest.MonkeyPatc
     response = await handler(_get())
     assert response.status_code == 503 and response.headers["Retry-After"] == "30"
     assert json.loads(response.get_body())["error"]["code"] == "AuditUnavailable"
+
+
+async def test_pages_are_cut_by_bytes_and_chain_without_gaps(tmp_path: Path) -> None:
+    """1,000 records of about 4 KB: a limit of 1,000 is answered in pages of at most MAX_PAGE_BYTES, and following
+    the continuation serves every record once (before issue 12 one answer held them all, 37 MB at 185 KB each)."""
+    audit = SqliteAuditLog(tmp_path / "a.sqlite3")
+    for i in range(1_000):
+        await audit.append(AuditEntry(kind="decision", command_id=f"c{i}", data={"note": "x" * 4_000}))
+    await audit.close()
+    seen: list[str] = []
+    token = None
+    while True:
+        params = {"limit": "1000"} | ({"continuation": token} if token else {})
+        answer = await answer_query(params, lambda: SqliteAuditLog(tmp_path / "a.sqlite3"))
+        assert answer.status == 200 and len(answer.body) <= MAX_PAGE_BYTES + 4096
+        seen += [r["command_id"] for r in json.loads(answer.body)["records"]]
+        token = answer.headers.get(CONTINUATION_HEADER)
+        if token is None:
+            break
+    assert seen == [f"c{i}" for i in range(1_000)]
+
+
+async def test_a_small_byte_budget_still_serves_one_record_per_page(tmp_path: Path) -> None:
+    audit = SqliteAuditLog(tmp_path / "a.sqlite3")
+    for i in range(5):
+        await audit.append(AuditEntry(kind="decision", command_id=f"c{i}", data={"note": "x" * 1_000}))
+    request = parse_request({"limit": "5"})
+    parts, token = await read_page(audit, request, max_bytes=10, chunk=2)
+    assert len(parts) == 1 and token is not None
+    for chunk in (2, 3):  # the page ends where a chunk begins, or inside one
+        parts, after = await read_page(audit, replace(request, continuation=token), max_bytes=3_000, chunk=chunk)
+        assert [json.loads(p)["seq"] for p in parts] == [2, 3] and after is not None
+        parts, _ = await read_page(audit, replace(request, continuation=after), max_bytes=3_000, chunk=chunk)
+        assert [json.loads(p)["seq"] for p in parts] == [4, 5]
+    await audit.close()

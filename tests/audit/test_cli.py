@@ -71,6 +71,15 @@ def test_export_csv_and_json(cli, tmp_path: Path) -> None:
     ]
 
 
+def test_excel_export_has_a_bom_and_every_cell_quoted(cli, tmp_path: Path) -> None:
+    invoke, records, _ = cli
+    out = tmp_path / "audit.csv"
+    assert invoke("export", "--format", "excel", "--out", str(out)).exit_code == 0
+    raw = out.read_bytes()
+    assert raw.startswith("\ufeff".encode()) and raw.count(b"\r\n") >= len(records) + 1
+    assert raw.decode("utf-8-sig").startswith('"record_id","partition","seq"')
+
+
 def test_verify_exit_codes(cli) -> None:
     invoke, records, path = cli
     result = invoke("verify")

@@ -59,6 +59,11 @@ def test_filters_map_onto_the_query() -> None:
         ({"continuation": encode_continuation("2025-03-01", 1)[:-3]}, "continuation", "not a continuation token"),
         ({"format": "xml"}, "format", "json, csv"),
         ({"devise": "x"}, "devise", "is not a filter"),
+        ({"from": "999999d"}, "from", "must lie between"),  # OverflowError (a 500, a CLI traceback) before issue 12
+        ({"to": "9999-12-31"}, "to", "must lie between"),
+        ({"from": "0001-01-01T00:00:00+01:00"}, "from", "must lie between"),
+        ({"from": "\u00b2d"}, "from", "must be a date"),
+        ({"continuation": encode_continuation("2025-03-01", 10**30)}, "continuation", "not a continuation token"),
     ],
 )
 def test_bad_values_name_the_parameter(params: dict[str, str], parameter: str, says: str) -> None:
