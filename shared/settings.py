@@ -54,6 +54,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TICKET_CALLBACK_SCHEDULE", "0 */5 * * * *",
             "NCRONTAB of the sweep that delivers finished ticket results to callbacks."),
     Setting("WEBHOOK_SECRET", None, "HMAC secret for X-Janitor-Signature (a Key Vault reference in Azure)."),
+    Setting(
+        "TICKET_ID_SECRET",
+        None,
+        "Key of ticket request ids (HMAC; 32+ characters); unset: derived from WEBHOOK_SECRET. A change re-keys new ids.",
+        azure=False,
+    ),
     Setting("CALLBACK_ALLOWLIST", "", "Comma-separated hosts ticket callbacks may be POSTed to."),
     Setting(
         "TICKET_JIRA_FIELDS",

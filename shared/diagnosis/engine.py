@@ -37,6 +37,16 @@ QUOTA_REMEDIATION_CLASSES = frozenset(
 #: dsregcmd "Error Phase" values that mean the transaction stopped before the join request itself.
 NETWORK_PHASES = frozenset({"pre-check", "precheck", "discover", "auth"})
 
+#: What one diagnosis keeps (it is stored in the audit log and sent to callbacks; a 10 KB dsregcmd output can
+#: name 1,700 codes): error codes (catalogued ones first), items of any list and characters of any text in
+#: evidence data, characters of a sentence (summary, next step, evidence detail), quota remediation devices.
+#: The checks themselves see everything.
+MAX_CODES = 32
+MAX_LISTED = 5
+MAX_VALUE_CHARS = 512
+MAX_TEXT_CHARS = 2_000
+MAX_REMEDIATION = 50
+
 NEED_DSREGCMD = (
     "Attach the output of `dsregcmd /status` from the device (run it once as the signed-in user and once from an "
     "elevated prompt, which runs the diagnostics as SYSTEM): its Diagnostic Data names the failing phase and code."
@@ -72,7 +82,8 @@ class _Walk:
     # ------------------------------------------------------------------ helpers
 
     def note(self, check: str, status: str, detail: str, stage: int | None = None, **data: Any) -> None:
-        self.evidence.append(Evidence(check=check, status=status, detail=detail, stage=stage, data=_plain(data)))  # type: ignore[arg-type]
+        evidence = Evidence(check=check, status=status, detail=_clip(detail, MAX_TEXT_CHARS), stage=stage, data=_plain(data))  # type: ignore[arg-type]
+        self.evidence.append(evidence)
 
     def codes_for(self, stage: int) -> list[CodeInfo]:
         return [c for c in self.codes if c.stage == stage]
@@ -88,16 +99,19 @@ class _Walk:
         remediation: list[StaleDevice] | None = None,
     ) -> _Verdict:
         user = self.facts.user
+        kept = _kept_codes(self.codes)
+        if len(kept) < len(self.codes):
+            self.note("local.codes", "info", f"{len(self.codes) - len(kept)} more error codes reported; {MAX_CODES} kept")
         diagnosis = Diagnosis(
             stage=stage,
             title=STAGE_TITLES[stage],
-            summary=summary,
-            next_step=next_step,
+            summary=_clip(summary, MAX_TEXT_CHARS),
+            next_step=_clip(next_step, MAX_TEXT_CHARS),
             confidence=confidence,
             evidence=list(self.evidence),
             recommends_rejoin=rejoin,
-            error_codes=self.codes,
-            remediation=remediation or [],
+            error_codes=kept,
+            remediation=(remediation or [])[:MAX_REMEDIATION],
             device=_summary(self.device),
             user=(user.user_principal_name or user.id) if user is not None else self.facts.user_ref,
             checked_at=self.facts.now,
@@ -137,7 +151,7 @@ def code_infos(local: DsregStatus | None) -> list[CodeInfo]:
         out.append(
             CodeInfo(
                 code=ref.code,
-                field=ref.field,
+                field=_clip(ref.field, MAX_VALUE_CHARS),
                 symbol=entry.symbol if entry else None,
                 meaning=entry.meaning if entry else None,
                 next_step=entry.next_step if entry else None,
@@ -148,13 +162,24 @@ def code_infos(local: DsregStatus | None) -> list[CodeInfo]:
     return out
 
 
+def _kept_codes(codes: list[CodeInfo]) -> list[CodeInfo]:
+    """All codes when few; else the first MAX_CODES, catalogued ones first (they are what the checks act on)."""
+    return codes if len(codes) <= MAX_CODES else sorted(codes, key=lambda c: c.stage is None)[:MAX_CODES]
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _plain(value: Any) -> Any:
+    if isinstance(value, str):
+        return _clip(value, MAX_VALUE_CHARS)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple | set | frozenset):
-        return [_plain(v) for v in value]
+        return [_plain(v) for v in list(value)[:MAX_LISTED]]
     return value
 
 

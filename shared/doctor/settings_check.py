@@ -128,7 +128,7 @@ def _telemetry(env: Mapping[str, str]) -> None:
 
 def _secrets(env: Mapping[str, str]) -> None:
     """A Key Vault reference still visible to the code means the platform could not resolve it."""
-    for name in ("WEBHOOK_SECRET",):
+    for name in ("WEBHOOK_SECRET", "TICKET_ID_SECRET"):
         value = settings.get(name, env) or ""
         if value.startswith(KEY_VAULT_REFERENCE):
             raise ConfigError(

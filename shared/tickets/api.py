@@ -25,6 +25,12 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = "30"
 
 
+def _unavailable(exc: Exception) -> ApiResponse:
+    """503 that says only "retry later": the cause (store paths, Graph's URL) goes to the log, not the caller."""
+    log.warning("ticket webhook: temporarily unavailable: %s", exc)
+    return ApiResponse(503, {"error": "temporarily unavailable, retry later"}, {"Retry-After": RETRY_AFTER_SECONDS})
+
+
 @dataclass(frozen=True, slots=True)
 class ApiResponse:
     status: int
@@ -75,8 +81,7 @@ async def post_ticket(
             400, {"error": "the ticket payload is not valid: " + "; ".join(exc.problems), "problems": exc.problems}
         )
     except (AuditUnavailable, TransientError) as exc:
-        log.warning("ticket webhook: temporarily unavailable: %s", exc)
-        return ApiResponse(503, {"error": f"temporarily unavailable, retry later: {exc}"}, {"Retry-After": RETRY_AFTER_SECONDS})
+        return _unavailable(exc)
     except (ConfigError, PermanentError) as exc:  # a bad setting or policy file: the server's problem, not the caller's
         log.error("ticket webhook cannot accept requests: %s", exc)
         return ApiResponse(500, {"error": "the ticket webhook is not configured correctly on the server"})
@@ -90,7 +95,7 @@ async def get_ticket(request_id: str, *, audit: Callable[[], AuditLog]) -> ApiRe
     try:
         doc = await ticket_status(audit(), request_id)
     except (AuditUnavailable, TransientError) as exc:
-        return ApiResponse(503, {"error": f"temporarily unavailable, retry later: {exc}"}, {"Retry-After": RETRY_AFTER_SECONDS})
+        return _unavailable(exc)
     if doc is None:
         return ApiResponse(404, {"error": f"no ticket request {request_id}"})
     return ApiResponse(200, doc)

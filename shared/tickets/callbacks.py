@@ -1,9 +1,11 @@
 """Result callbacks: only to allowlisted hosts, signed like incoming webhooks, never following redirects.
 
 A callback URL is checked at intake (a ticket naming any other host is refused with 400, so the service
-can never be made to call an internal address) and again at delivery, where the host's resolved addresses
-are checked too: link-local, cloud metadata, unspecified and multicast addresses, and loopback for any name
-but `localhost`, are refused (IPv4 addresses wrapped in IPv6 forms included) unless listed as IP literals.
+can never be made to call an internal address) and again at delivery, where the host is resolved once and
+every address checked: link-local, cloud metadata, unspecified and multicast addresses are refused; so are
+loopback (but for `localhost`) and private, shared, reserved and translation ranges unless CALLBACK_ALLOWLIST
+lists that IP (IPv4 addresses wrapped in IPv6 forms included). The connection then goes to the checked
+address itself, with the name kept for the Host header, SNI and the certificate check: no second lookup.
 
 CALLBACK_ALLOWLIST: comma-separated `host`, `host:port` or `*.domain` (subdomains only). IP literals match
 only when listed exactly; plain http is accepted only for loopback hosts listed explicitly (local tests).
@@ -82,11 +84,11 @@ def parse_allowlist(text: str | None) -> tuple[AllowEntry, ...]:
         if item.startswith("["):  # [v6]:port
             close = item.find("]")
             host, rest = item[: close + 1], item[close + 1 :]
-            if rest.startswith(":") and rest[1:].isdigit():
+            if rest.startswith(":") and rest[1:].isascii() and rest[1:].isdigit():
                 port = int(rest[1:])
         elif item.count(":") == 1:
             host, _, port_text = item.partition(":")
-            if not port_text.isdigit():
+            if not (port_text.isascii() and port_text.isdigit()):
                 raise ConfigError("CALLBACK_ALLOWLIST", f"{raw.strip()!r}: the port must be a number")
             port = int(port_text)
         wildcard = host.startswith("*.")
@@ -138,24 +140,40 @@ def _same_host_for_the_client(url: str, host: str) -> None:
 
     try:
         seen = httpx.URL(url).host.lower().rstrip(".")
-    except httpx.InvalidURL:
+    except (httpx.InvalidURL, ValueError):  # ValueError: the idna codec refusing a label such as "xn--%00..."
         raise CallbackRefused("callback_url: the HTTP client cannot call this URL") from None
     if seen != host:
         raise CallbackRefused(f"callback_url: host {host!r} is read as {seen!r} by the HTTP client; give the host in ASCII")
 
 
-async def _resolved_addresses(host: str, port: int) -> set[Any]:
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+async def _resolved_addresses(host: str, port: int) -> list[Address]:
+    """The host's addresses, in the resolver's order (the one lookup a delivery makes)."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
+    return list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
 
 
-#: IPv6 prefixes that carry an IPv4 address in their last 32 bits (IPv4-compatible, NAT64).
+#: IPv6 prefixes that carry an IPv4 address in their last 32 bits (IPv4-compatible, NAT64), and the two IPv6
+#: addresses of the first that are not IPv4 ones (the unspecified address and loopback).
 _IPV4_IN_LAST_32 = (ipaddress.ip_network("::/96"), ipaddress.ip_network("64:ff9b::/96"))
+_NOT_WRAPPING = frozenset({ipaddress.IPv6Address("::"), ipaddress.IPv6Address("::1")})
+#: Not public, on top of what `is_global` says (named here so no Python version can let them through):
+#: private, shared (CGNAT), reserved and local translation ranges, site-local and unique-local IPv6,
+#: the deprecated 6to4 relay anycast, the documentation and SRv6 prefixes Python 3.13.0 calls global.
+NOT_PUBLIC = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.0.0.0/24", "192.88.99.0/24", "192.168.0.0/16",
+        "198.18.0.0/15", "240.0.0.0/4", "fc00::/7", "fec0::/10", "64:ff9b:1::/48", "3fff::/20", "5f00::/16",
+    )
+)  # fmt: skip
 
 
-def _addresses_behind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[Any]:
+def _addresses_behind(address: Address) -> list[Address]:
     """The address and the IPv4 address an IPv6 form wraps (mapped, compatible, NAT64, 6to4, Teredo), if any."""
-    found: list[Any] = [address]
+    found: list[Address] = [address]
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             found.append(address.ipv4_mapped)
@@ -163,38 +181,76 @@ def _addresses_behind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) ->
             found.append(address.sixtofour)
         if address.teredo is not None:
             found.extend(address.teredo)
-        if any(address in net for net in _IPV4_IN_LAST_32) and int(address) & 0xFFFFFFFF:
+        if any(address in net for net in _IPV4_IN_LAST_32) and address not in _NOT_WRAPPING:
             found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
     return found
 
 
-def refused_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address, host: str) -> str | None:
-    """Why a callback to `host` may not connect to `address` (a DNS answer), or None when it may."""
+def is_public(address: Address) -> bool:
+    """Reachable on the internet: `is_global` and in none of NOT_PUBLIC."""
+    return address.is_global and not any(address in net for net in NOT_PUBLIC if net.version == address.version)
+
+
+def listed_addresses(allowlist: tuple[AllowEntry, ...], port: int) -> frozenset[Address]:
+    """IP literals the allowlist names for `port`: the only private or loopback addresses a callback may reach."""
+    entries = (e for e in allowlist if not e.wildcard and e.port in (None, port))
+    return frozenset(a for a in (_ip(e.host) for e in entries) if a is not None)
+
+
+def refused_address(address: Address, host: str, listed: frozenset[Address] = frozenset()) -> str | None:
+    """Why a callback to `host` may not connect to `address`, or None when it may. Link-local, metadata,
+    unspecified and multicast addresses never; loopback for `localhost`; any other address that is not
+    public only when `listed` (CALLBACK_ALLOWLIST names that IP). IPv4 wrapped in IPv6 is checked too."""
     for candidate in _addresses_behind(address):
         if candidate.is_link_local or candidate in METADATA_ADDRESSES:
             return "a link-local/metadata address"
         if candidate.is_unspecified or candidate.is_multicast:
             return "an unspecified or multicast address"
-        if candidate.is_loopback and host != "localhost":
-            return "a loopback address (only a host named localhost may be)"
+        if is_public(candidate) or address in listed or candidate in listed:
+            continue
+        if candidate.is_loopback:
+            if host != "localhost":
+                return "a loopback address (only localhost, or an IP listed in CALLBACK_ALLOWLIST)"
+        else:
+            return "a private, shared, reserved or translation address (list the IP in CALLBACK_ALLOWLIST to allow it)"
     return None
 
 
-async def check_resolution(url: str, allowlist: tuple[AllowEntry, ...]) -> None:
-    """At delivery: a listed *name* must not resolve to an address that reaches this machine or the cloud's
-    metadata services (DNS rebinding); see `refused_address`."""
+async def resolve_callback(url: str, allowlist: tuple[AllowEntry, ...]) -> Address:
+    """At delivery: the one address the callback connects to, checked (see `refused_address`). The host is
+    resolved once and every answer must pass, so a name that answers a public address first and an
+    internal one next (DNS rebinding) has nothing left to rebind: the connection goes to this address."""
     parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if _ip(host) is not None:
-        return  # an IP literal passed check_callback_url only by being listed exactly
-    try:
-        addresses = await _resolved_addresses(host, parts.port or (443 if parts.scheme == "https" else 80))
-    except OSError as exc:
-        raise CallbackRefused(f"callback host {host} does not resolve: {exc}") from None
+    host = (parts.hostname or "").lower().rstrip(".")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    literal = _ip(host)
+    if literal is not None:
+        addresses: list[Address] = [literal]
+    else:
+        try:
+            addresses = list(await _resolved_addresses(host, port))
+        except OSError as exc:
+            raise CallbackRefused(f"callback host {host} does not resolve: {exc}") from None
+    if not addresses:
+        raise CallbackRefused(f"callback host {host} does not resolve")
+    listed = listed_addresses(allowlist, port)
     for address in addresses:
-        why = refused_address(address, host)
+        why = refused_address(address, host, listed)
         if why is not None:
             raise CallbackRefused(f"callback host {host} resolves to {address}, {why}")
+    return addresses[0]
+
+
+def pinned_request(url: str, address: Address) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """(URL naming `address`, Host header, request extensions): the connection goes to the checked address while
+    the Host header and TLS (SNI and the certificate's name) still use the name."""
+    import httpx
+
+    parsed = httpx.URL(url)
+    pinned = parsed.copy_with(host=str(address))
+    host_header = parsed.netloc.decode("ascii")
+    extensions = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
+    return str(pinned), {"Host": host_header}, extensions
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,20 +275,22 @@ async def deliver(
     now: float,
     client: Any = None,
 ) -> Delivery:
-    """POST the signed JSON payload to `url` (allowlist re-checked, no redirects). Never raises for the network."""
+    """POST the signed JSON payload to `url` (allowlist re-checked, connected to the checked address, no redirects).
+    Never raises for the network."""
     import httpx
 
     try:
         check_callback_url(url, allowlist)
-        await check_resolution(url, allowlist)
+        address = await resolve_callback(url, allowlist)
     except CallbackRefused as exc:
         return Delivery(url, 0, str(exc))
     body = json.dumps(payload, separators=(",", ":"), default=str).encode()
-    headers = {"Content-Type": "application/json", HEADER: sign(secret, body, int(now)), "User-Agent": "entra-janitor"}
+    target, host, extensions = pinned_request(url, address)
+    headers = {"Content-Type": "application/json", HEADER: sign(secret, body, int(now)), "User-Agent": "entra-janitor", **host}
     owned = client is None
     http = client or httpx.AsyncClient(timeout=DELIVERY_TIMEOUT_SECONDS, follow_redirects=False, trust_env=False)
     try:
-        response = await http.post(url, content=body, headers=headers, follow_redirects=False)
+        response = await http.post(target, content=body, headers=headers, extensions=extensions, follow_redirects=False)
         error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
         return Delivery(url, response.status_code, error)
     except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL is not an HTTPError

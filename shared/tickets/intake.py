@@ -1,13 +1,16 @@
 """Ticket intake: validate, resolve the device, record, queue one RemediationCommand. Idempotent.
 
-The request id is deterministic in (source, ticket_id, action): a resubmission gets the same id and queues
-nothing new. The intake record is written to the audit log before the command is queued, so every queued
-ticket command has a record saying who asked; the worker then applies exactly the gates nightly commands
-get (a ticket can never bypass them).
+The request id is deterministic in (source, ticket_id, action) and keyed with a server secret (HMAC): a
+resubmission gets the same id and queues nothing new, and nobody can compute another ticket's id. The
+intake record is written to the audit log before the command is queued, so every queued ticket command
+has a record saying who asked; the worker then applies exactly the gates nightly commands get (a ticket
+can never bypass them).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ from shared.ports import AuditEntry, AuditLog, GraphPort, OutgoingMessage, Queue
 from shared.tickets.adapters import to_request
 from shared.tickets.callbacks import AllowEntry, CallbackRefused, allowlist_from_settings, check_callback_url
 from shared.tickets.payloads import MAX_BODY_BYTES, MAX_JSON_DEPTH, PayloadError, PayloadTooLarge, TicketRequest
+from shared.tickets.signature import request_id_key
 from shared.tickets.status import records_for
 
 #: device_object_id of a ticket command whose device has no tenant object (diagnose / scope_check only).
@@ -33,9 +37,11 @@ NO_OBJECT_ID = NIL_GUID
 NEEDS_ONE_DEVICE = frozenset({"notify", "disable", "delete"})
 
 
-def request_id(source: str, ticket_id: str, action: str) -> str:
-    """Same (source, ticket_id, action), same id: 32 lowercase hex characters."""
-    return commands.message_id("ticket", source, ticket_id.strip().lower(), action)
+def request_id(key: bytes, source: str, ticket_id: str, action: str) -> str:
+    """Same (source, ticket_id, action), same id: 32 lowercase hex characters of an HMAC with the server's key
+    (an unkeyed hash let anyone with a function key compute ids from ticket numbers and read those tickets)."""
+    message = json.dumps(["ticket", source, ticket_id.strip().lower(), action]).encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
 
 
 def status_path(rid: str) -> str:
@@ -66,11 +72,14 @@ class TicketConfig:
 
     allowlist: tuple[AllowEntry, ...]
     policy: Policy
+    id_key: bytes  # keys request ids (request_id_key)
     env: Mapping[str, str] | None = None
 
     @classmethod
     def from_settings(cls, env: Mapping[str, str] | None = None) -> TicketConfig:
-        return cls(allowlist=allowlist_from_settings(env), policy=load_policy(None, env=env), env=env)
+        return cls(
+            allowlist=allowlist_from_settings(env), policy=load_policy(None, env=env), id_key=request_id_key(env), env=env
+        )
 
 
 def decode_body(body: bytes) -> Any:
@@ -137,7 +146,7 @@ class TicketIntake:
                 check_callback_url(request.callback_url, self.config.allowlist)
             except CallbackRefused as exc:
                 raise PayloadError([str(exc)]) from None
-        rid = request_id(request.source, request.ticket_id, request.action)
+        rid = request_id(self.config.id_key, request.source, request.ticket_id, request.action)
         earlier = await records_for(self.audit, rid, kind="ticket")
         phases = [r.entry.data.get("phase") for r in earlier if r.entry.data.get("phase") in ("intake", "queue_failed")]
         if phases and phases[-1] == "intake":

@@ -20,6 +20,7 @@ import msgspec
 
 from shared.diagnosis import DsregcmdParseError, parse_dsregcmd
 from shared.errors import JanitorError
+from shared.graph.paths import is_user_key
 
 ACTIONS = ("diagnose", "scope_check", "notify", "disable", "delete")
 SOURCES = ("generic", "jira", "servicenow")
@@ -32,6 +33,15 @@ _GUID = re.compile(r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 #: Unicode categories a one-line identifier must not contain: controls, format characters (bidi overrides,
 #: zero-width spaces), line/paragraph separators and lone surrogates (which cannot even be stored as UTF-8).
 _INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+#: Letters and marks that render as nothing (Hangul fillers, Braille blank, variation selectors, the combining
+#: grapheme joiner, Khmer inherent vowels): an identifier holding one looks like another identifier.
+_BLANK = frozenset(
+    "\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5\u180b\u180c\u180d\u180f"
+    + "".join(map(chr, range(0xFE00, 0xFE10)))
+    + "".join(map(chr, range(0xE0100, 0xE01F0)))
+)
+#: Longest run of combining marks an identifier may hold (stacked tone and vowel marks need 2 or 3).
+MAX_COMBINING_RUN = 3
 
 
 class PayloadError(JanitorError):
@@ -70,8 +80,10 @@ def is_guid(value: str) -> bool:
     return bool(_GUID.match(value.strip()))
 
 
-def _text(problems: list[str], name: str, value: Any, *, required: bool, limit: int = MAX_TEXT_CHARS) -> str | None:
-    """A short single-line string field (numbers are accepted as their text)."""
+def _text(
+    problems: list[str], name: str, value: Any, *, required: bool, limit: int = MAX_TEXT_CHARS, identifier: bool = False
+) -> str | None:
+    """A short single-line string field (numbers are accepted as their text); `identifier`: no look-alikes either."""
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
             problems.append(f"{name}: is required")
@@ -83,11 +95,12 @@ def _text(problems: list[str], name: str, value: Any, *, required: bool, limit: 
     if len(text) > limit:
         problems.append(f"{name}: is {len(text)} characters; at most {limit}")
         return None
-    bad = _first_invisible(text)
+    bad = _first_invisible(text) or (_first_lookalike(text) if identifier else None)
     if bad is not None:
         position, char = bad
         problems.append(
             f"{name}: must not contain control characters, line breaks or invisible/direction-changing characters"
+            f"{', blank letters, spaces other than U+0020 or runs of combining marks' if identifier else ''}"
             f" (U+{ord(char):04X} at character {position + 1})"
         )
         return None
@@ -98,6 +111,18 @@ def _first_invisible(text: str) -> tuple[int, str] | None:
     """Where the first character an identifier must not contain is, and which; None when there is none."""
     for position, char in enumerate(text):
         if unicodedata.category(char) in _INVISIBLE:
+            return position, char
+    return None
+
+
+def _first_lookalike(text: str) -> tuple[int, str] | None:
+    """Where an identifier first holds what makes it look like another one: a blank letter, a space that is not
+    U+0020 (no-break, ideographic, ...), or more than MAX_COMBINING_RUN combining marks in a row."""
+    run = 0
+    for position, char in enumerate(text):
+        category = unicodedata.category(char)
+        run = run + 1 if category in ("Mn", "Me") else 0
+        if char in _BLANK or (category == "Zs" and char != " ") or run > MAX_COMBINING_RUN:
             return position, char
     return None
 
@@ -151,15 +176,18 @@ def validate(data: Any, *, source: str) -> TicketRequest:
     if not isinstance(data, dict):
         raise PayloadError([f"body: must be a JSON object, not {_kind(data)}"])
     problems: list[str] = []
-    ticket_id = _text(problems, "ticket_id", data.get("ticket_id"), required=True, limit=MAX_ID_CHARS)
+    ticket_id = _text(problems, "ticket_id", data.get("ticket_id"), required=True, limit=MAX_ID_CHARS, identifier=True)
     device = _device(problems, data.get("device"))
     action_raw = data.get("action")
     action = _text(problems, "action", action_raw, required=True)
     if action is not None and action.lower() not in ACTIONS:
         problems.append(f"action: must be one of {', '.join(ACTIONS)}, not {action!r}")
         action = None
-    requested_by = _text(problems, "requested_by", data.get("requested_by"), required=True)
+    requested_by = _text(problems, "requested_by", data.get("requested_by"), required=True, identifier=True)
     user = _text(problems, "user", data.get("user"), required=False)
+    if user is not None and not is_user_key(user):
+        problems.append(f"user: must be the user's object id or user principal name (name@domain), not {user!r}")
+        user = None
     dsregcmd = _dsregcmd(problems, data.get("dsregcmd"))
     callback_url = _text(problems, "callback_url", data.get("callback_url"), required=False, limit=2048)
     if problems:

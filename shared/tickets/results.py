@@ -9,7 +9,7 @@ Delivery is at least once: receivers should treat the request id as the idempote
 
 from __future__ import annotations
 
-from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,22 +26,44 @@ def _phase(record: AuditRecord) -> str | None:
     return record.entry.data.get("phase")
 
 
-def due_callbacks(records: list[AuditRecord], *, max_attempts: int = MAX_ATTEMPTS) -> list[tuple[str, str]]:
-    """(request id, callback url) of results that still need delivering, from "ticket" records (pure)."""
-    by_command: dict[str, list[AuditRecord]] = defaultdict(list)
-    for record in records:
-        if record.entry.command_id:
-            by_command[record.entry.command_id].append(record)
-    due: list[tuple[str, str]] = []
-    for command_id, group in by_command.items():
-        intake = next((r for r in group if _phase(r) == "intake" and r.entry.data.get("callback_url")), None)
-        if intake is None or not any(_phase(r) == "result" for r in group):
-            continue
-        attempts = [r for r in group if _phase(r) == "callback"]
-        if any(r.entry.data.get("ok") for r in attempts) or len(attempts) >= max_attempts:
-            continue
-        due.append((command_id, intake.entry.data["callback_url"]))
-    return due
+@dataclass(slots=True)
+class _Request:
+    """What the outbox needs of one request that asked for a callback: a few fields, not its records."""
+
+    url: str
+    finished: bool = False
+    attempts: int = 0
+    delivered: bool = False
+
+
+@dataclass(slots=True)
+class Outbox:
+    """Requests that asked for a callback, folded from "ticket" records one at a time, oldest first (pure)."""
+
+    requests: dict[str, _Request] = field(default_factory=dict)
+
+    def add(self, record: AuditRecord) -> None:
+        command_id, data, phase = record.entry.command_id, record.entry.data, _phase(record)
+        if not command_id:
+            return
+        if phase == "intake":
+            if data.get("callback_url") and command_id not in self.requests:
+                self.requests[command_id] = _Request(str(data["callback_url"]))
+            return
+        request = self.requests.get(command_id)
+        if request is None:
+            return
+        if phase == "result":
+            request.finished = True
+        elif phase == "callback":
+            request.attempts += 1
+            request.delivered |= bool(data.get("ok"))
+
+    def due(self, max_attempts: int = MAX_ATTEMPTS) -> list[tuple[str, str]]:
+        """(request id, callback url) of results that still need delivering."""
+        return [
+            (rid, r.url) for rid, r in self.requests.items() if r.finished and not r.delivered and r.attempts < max_attempts
+        ]
 
 
 async def deliver_pending(
@@ -53,10 +75,13 @@ async def deliver_pending(
     client: Any = None,
     max_attempts: int = MAX_ATTEMPTS,
 ) -> list[Delivery]:
-    """One outbox pass: deliver every due result once and record each attempt."""
-    records = [r async for r in audit.iter_records(AuditQuery(kind="ticket", since=now - LOOKBACK))]
+    """One outbox pass: deliver every due result once and record each attempt. The scan of recent ticket
+    records is folded as it streams (a few fields per request held, never the records)."""
+    outbox = Outbox()
+    async for record in audit.iter_records(AuditQuery(kind="ticket", since=now - LOOKBACK)):
+        outbox.add(record)
     deliveries: list[Delivery] = []
-    for rid, url in due_callbacks(records, max_attempts=max_attempts):
+    for rid, url in outbox.due(max_attempts):
         all_records = await records_for(audit, rid)
         doc = status_from_records(rid, all_records)
         if doc is None:

@@ -25,12 +25,25 @@ class SignatureError(JanitorError):
     """The request is not authentic. The message is for the log only (callers get a bare 401)."""
 
 
+def _secret(name: str, value: str) -> bytes:
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ConfigError(name, f"must be at least {MIN_SECRET_LENGTH} characters (generate a random one)")
+    return value.encode()
+
+
 def webhook_secret(env: Mapping[str, str] | None = None) -> bytes:
     """WEBHOOK_SECRET as bytes; ConfigError when missing or too short to be a real secret."""
-    secret = settings.require("WEBHOOK_SECRET", env)
-    if len(secret) < MIN_SECRET_LENGTH:
-        raise ConfigError("WEBHOOK_SECRET", f"must be at least {MIN_SECRET_LENGTH} characters (generate a random one)")
-    return secret.encode()
+    return _secret("WEBHOOK_SECRET", settings.require("WEBHOOK_SECRET", env))
+
+
+def request_id_key(env: Mapping[str, str] | None = None) -> bytes:
+    """The key of ticket request ids: TICKET_ID_SECRET, else one derived from WEBHOOK_SECRET (never that secret
+    itself). Whoever holds the webhook secret can already learn an id by resubmitting its ticket; nobody else
+    can compute one from a ticket number."""
+    own = settings.get("TICKET_ID_SECRET", env)
+    if own is not None:
+        return _secret("TICKET_ID_SECRET", own)
+    return hmac.new(webhook_secret(env), b"entra-janitor ticket request ids v1", hashlib.sha256).digest()
 
 
 def _mac(secret: bytes, timestamp: int, body: bytes) -> str:
@@ -50,7 +63,7 @@ def verify(secret: bytes, header: str | None, body: bytes, *, now: float, tolera
     candidates: list[str] = []
     for part in header.split(","):
         key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit() and len(value) <= 12:
+        if key == "t" and value.isascii() and value.isdigit() and len(value) <= 12:  # "²".isdigit() is True
             timestamp = int(value)
         elif key == "v1":
             candidates.append(value.strip().lower())

@@ -1,20 +1,37 @@
 """A ticket request's state, read back from the audit log (the only place it is kept).
 
 Records for one request share `command_id` = request id: the intake record (kind "ticket", phase
-"intake"), the worker's terminal "decision", its "ticket" result record (phase "result", with the
-diagnosis or scope check), and callback attempts (phase "callback").
+"intake"), the worker's terminal "decision" (holding the diagnosis or scope check), its "ticket" result
+record (phase "result", naming the decision's fields that hold the result: stored once, not twice), and
+callback attempts (phase "callback").
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.ports import AuditLog, AuditQuery, AuditRecord
 
 REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
+#: What a ticket's result is made of; the result record lists, under IN_DECISION, those the decision holds.
+RESULT_FIELDS = ("diagnosis", "scope")
+IN_DECISION = "in_decision"
+
+
+def result_reference(decision_data: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The result record's data: which RESULT_FIELDS the decision record holds (a diagnosis is kept once)."""
+    return {IN_DECISION: [name for name in RESULT_FIELDS if name in (decision_data or {})]}
+
+
+def _result(name: str, result: AuditRecord | None, decision: AuditRecord | None) -> Any:
+    if result is None:
+        return None
+    if name in result.entry.data.get(IN_DECISION, ()):
+        return decision.entry.data.get(name) if decision is not None else None
+    return result.entry.data.get(name)  # a result recorded before the reference, or by a test
 
 
 def is_request_id(value: str) -> bool:
@@ -59,8 +76,8 @@ def status_from_records(request_id: str, records: Sequence[AuditRecord]) -> dict
         "decision": decision.entry.decision if decision else None,
         "reason": decision.entry.reason if decision else None,
         "decided_at": decision.at.isoformat() if decision else None,
-        "diagnosis": result.entry.data.get("diagnosis") if result else None,
-        "scope": result.entry.data.get("scope") if result else None,
+        "diagnosis": _result("diagnosis", result, decision),
+        "scope": _result("scope", result, decision),
     }
     if data.get("callback_url"):
         doc["callback"] = {

@@ -398,8 +398,9 @@ class Worker:
     ) -> Handled:
         entries = [*extra, records.decision_entry(command, decision, action, reason, gates=gates, data=data)]
         if command.trigger == "ticket":
-            result = {k: v for k, v in (data or {}).items() if k in ("diagnosis", "scope")}
-            entries.append(records.ticket_entry(command, decision, action, reason, result))
+            from shared.tickets.status import result_reference  # the decision holds the diagnosis: stored once
+
+            entries.append(records.ticket_entry(command, decision, action, reason, result_reference(data)))
         await self.audit_writer.append(*entries)
         return Handled(
             settle,

@@ -14,6 +14,7 @@ from shared.tickets import TicketConfig, TicketIntake, parse_allowlist, sign
 from tests.diagnosis.fakes import FakeGraph, device
 
 SECRET = b"test-secret-0123456789abcdefghijklmnopqrstuv"
+ID_KEY = b"test-request-id-key-0123456789abcdefghijkl"
 SAMPLES = Path(__file__).resolve().parent / "samples"
 
 
@@ -41,7 +42,7 @@ def make_intake(
 
     sender = RecordingSender()
     graph = graph or FakeGraph([device("DESKTOP-1"), device("LAPTOP-9")])
-    config = TicketConfig(allowlist=parse_allowlist(allowlist), policy=Policy())
+    config = TicketConfig(allowlist=parse_allowlist(allowlist), policy=Policy(), id_key=ID_KEY)
     intake = TicketIntake(sender=sender, audit=SqliteAuditLog(tmp_path / "audit.sqlite3"), graph=graph, config=config)
     return intake, sender
 

@@ -10,14 +10,14 @@ from shared import commands
 from shared.errors import GraphError, GraphPermissionError, TransientError
 from shared.tickets import NO_OBJECT_ID, PayloadError, PayloadTooLarge, post_ticket, request_id, ticket_device_ref, ticket_status
 from tests.diagnosis.fakes import FakeGraph, device, fixture
-from tests.tickets.helpers import SECRET, encode, make_intake, payload, signed_headers, ticket_records
+from tests.tickets.helpers import ID_KEY, SECRET, encode, make_intake, payload, signed_headers, ticket_records
 
 
 async def test_accepted_request_is_recorded_then_queued(tmp_path: Path) -> None:
     desk = device("DESKTOP-1")
     intake, sender = make_intake(tmp_path, FakeGraph([desk]))
     result = await intake.submit(encode(payload(user="ana@contoso.com", callback_url="https://hooks.example.com/r")))
-    assert not result.duplicate and result.request_id == request_id("generic", "INC-1001", "diagnose")
+    assert not result.duplicate and result.request_id == request_id(ID_KEY, "generic", "INC-1001", "diagnose")
     assert result.status_path == f"/api/tickets/{result.request_id}"
     [message] = sender.sent
     assert message.message_id == result.request_id
@@ -51,7 +51,7 @@ async def test_queue_down_is_retryable_and_a_resubmission_queues_it(tmp_path: Pa
     sender.fail = True
     with pytest.raises(TransientError, match="send it again"):
         await intake.submit(encode(payload()))
-    status = await ticket_status(intake.audit, request_id("generic", "INC-1001", "diagnose"))
+    status = await ticket_status(intake.audit, request_id(ID_KEY, "generic", "INC-1001", "diagnose"))
     assert status["state"] == "not_queued"
     sender.fail = False
     result = await intake.submit(encode(payload()))
@@ -164,4 +164,5 @@ async def test_graph_failures_map_to_5xx_and_queue_nothing(tmp_path: Path, error
     assert answer.status == status and answer.body["error"]
     if status == 503:
         assert answer.headers == {"Retry-After": "30"}
+        assert answer.body == {"error": "temporarily unavailable, retry later"}  # Graph's words stay in the log
     assert sender.sent == [] and await ticket_records(intake.audit) == []

@@ -55,6 +55,12 @@ def test_generic_payload_minimal_and_full() -> None:
         (payload(dsregcmd="hello"), "dsregcmd: not dsregcmd /status output"),
         (payload(dsregcmd=["x"]), "dsregcmd: must be the text"),
         (payload(dsregcmd="AzureAdJoined : YES\n" + "x" * 70_000), "dsregcmd: is 70,020 characters"),
+        (payload(user=".."), "user: must be the user's object id or user principal name"),  # reached /registeredDevices
+        (payload(user="ana@contoso.com/../x"), "user: must be the user's object id or user principal name"),
+        (payload(ticket_id="INC-\u31641001"), "ticket_id: must not contain"),  # Hangul filler: accepted before
+        (payload(requested_by="help\u00a0desk@contoso.com"), "requested_by: must not contain"),  # no-break space
+        (payload(requested_by="helpdesk\u2800@contoso.com"), "requested_by: must not contain"),  # Braille blank
+        (payload(ticket_id="INC-1" + "\u0301" * 12), "ticket_id: must not contain"),  # a run of combining marks
     ],
 )
 def test_generic_payload_problems_name_the_field(body: object, problem: str) -> None:
@@ -150,3 +156,12 @@ def test_source_detection_and_explicit_source() -> None:
         detect_source({"hello": "world"})
     with pytest.raises(PayloadError, match="source: must be one of"):
         to_request(payload(), source="zendesk")
+
+
+def test_identifiers_keep_ordinary_text() -> None:
+    """What the look-alike filter lets through: spaces (U+0020), accents, a few stacked marks, non-Latin scripts."""
+    kept = [("INC 42", "Ana Lopez"), ("IT-4711", "Jos\u00e9 N\u00fa\u00f1ez"), ("T-1\u0301\u0302", "\u5c71\u7530")]
+    for ticket_id, requested_by in kept:
+        body = payload(ticket_id=ticket_id, requested_by=requested_by, user="9de5069c-5afe-4c2a-8a33-2f0a7e3d1b11")
+        request = to_request(body, source="generic")
+        assert (request.ticket_id, request.requested_by) == (ticket_id, requested_by)

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from shared import commands
 from shared.errors import ConfigError
-from shared.tickets import SignatureError, post_ticket, sign, verify, webhook_secret
+from shared.tickets import SignatureError, post_ticket, request_id, sign, verify, webhook_secret
+from shared.tickets.signature import request_id_key
 from tests.tickets.helpers import SECRET, encode, make_intake, payload, signed_headers, ticket_records
 
 
@@ -49,6 +51,25 @@ def test_one_of_several_v1_values_may_match() -> None:
     body = b"{}"
     good = sign(SECRET, body, 1000).split("v1=")[1]
     assert verify(SECRET, f"t=1000,v1={'0' * 64},v1={good}", body, now=1000) == 1000
+
+
+def test_a_timestamp_in_other_digits_is_malformed_not_a_crash() -> None:
+    body = b"{}"
+    mac = sign(SECRET, body, 1000).split("v1=")[1]
+    for t in ("1000\u00b2", "\u0661\u0660\u0660\u0660", "\uff11000"):  # "\u00b2".isdigit() is True; int() raised
+        with pytest.raises(SignatureError, match="malformed"):
+            verify(SECRET, f"t={t},v1={mac}", body, now=1000)
+
+
+def test_request_ids_are_keyed_with_a_server_secret() -> None:
+    derived = request_id_key({"WEBHOOK_SECRET": "w" * 32})
+    assert derived != b"w" * 32 and len(derived) == 32  # derived, never the shared webhook secret itself
+    assert request_id_key({"WEBHOOK_SECRET": "w" * 32, "TICKET_ID_SECRET": "k" * 32}) == b"k" * 32
+    with pytest.raises(ConfigError, match="TICKET_ID_SECRET"):
+        request_id_key({"WEBHOOK_SECRET": "w" * 32, "TICKET_ID_SECRET": "short"})
+    ids = {request_id(key, "generic", "INC-1", "diagnose") for key in (derived, b"k" * 32)}
+    assert len(ids) == 2 and commands.message_id("ticket", "generic", "inc-1", "diagnose") not in ids  # was the unkeyed hash
+    assert request_id(derived, "generic", " INC-1 ", "diagnose") == request_id(derived, "generic", "inc-1", "diagnose")
 
 
 def test_secret_setting_must_be_long_enough() -> None:

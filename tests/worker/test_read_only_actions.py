@@ -29,7 +29,7 @@ async def test_scope_check_for_the_device_owner(make_worker, audit):
     [decision] = await decisions_of(audit, cmd.command_id)
     assert decision.entry.data["scope"]["scope"] == "selected" and decision.entry.data["scope"]["allowed"] is False
     [ticket] = [r for r in await records_of(audit, cmd.command_id) if r.entry.kind == "ticket"]
-    assert ticket.entry.ticket == "IT-7" and ticket.entry.data["scope"]["in_scope"] is False
+    assert ticket.entry.ticket == "IT-7" and ticket.entry.data == {"phase": "result", "in_decision": ["scope"]}  # kept once
     assert graph.writes == []
 
 
