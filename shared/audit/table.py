@@ -18,7 +18,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -26,7 +26,6 @@ from typing import Any
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
-from azure.data.tables.aio import TableClient
 
 from shared.audit.chain import (
     GENESIS,
@@ -49,6 +48,7 @@ from shared.audit.paging import PagedAuditLog, page_of
 from shared.batcher import Batcher
 from shared.errors import AuditUnavailable
 from shared.ports import AuditEntry, AuditPage, AuditQuery, AuditRecord
+from shared.tables import Operation, Row, Table, open_table
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +93,12 @@ def _record_entity(record: AuditRecord) -> dict[str, Any]:
     return entity
 
 
-def _entity_record(entity: Mapping[str, Any]) -> AuditRecord:
+def _entity_record(entity: Row) -> AuditRecord:
     partition, row = entity["PartitionKey"], entity["RowKey"]
     seq = int(row)
     parts = int(entity.get("data_parts", 1))
     text = entity["data"] + "".join(entity[f"data_{i}"] for i in range(1, parts))
-    values = {name: entity.get(name) for name in _ENTRY_PROPS}
+    values: dict[str, Any] = {name: entity.get(name) for name in _ENTRY_PROPS}
     if values["actor"] is None:
         values["actor"] = "entra-janitor"
     return AuditRecord(
@@ -112,7 +112,7 @@ def _entity_record(entity: Mapping[str, Any]) -> AuditRecord:
     )
 
 
-def _head_state(entity: Mapping[str, Any]) -> _HeadState:
+def _head_state(entity: Row) -> _HeadState:
     head = Head(entity["PartitionKey"], int(entity["seq"]), entity["hash"])
     etag = getattr(entity, "metadata", {}).get("etag")
     return _HeadState(head, parse_at(entity["at"]), bool(entity.get("sealed", False)), etag)
@@ -179,7 +179,7 @@ class TableAuditLog(PagedAuditLog):
         self._clock = clock
         self._conflict_timeout = conflict_timeout
         self._client_kwargs = client_kwargs
-        self._client: TableClient | None = None
+        self._client: Table | None = None
         self._head: _HeadState | None = None  # cached latest head (its ETag proves it is still current)
         self._table_ready = False
         self._group: Batcher[AuditEntry, AuditRecord] = Batcher(self._commit, max_batch=_MAX_OPS)
@@ -190,17 +190,12 @@ class TableAuditLog(PagedAuditLog):
 
     # ------------------------------------------------------------------ client
 
-    def _table_client(self) -> TableClient:
+    def _table_client(self) -> Table:
         if self._client is None:
-            if self._account.startswith(("http://", "https://")):
-                self._client = TableClient(
-                    self._account, table_name=self.table, credential=self._credential, **self._client_kwargs
-                )
-            else:
-                self._client = TableClient.from_connection_string(self._account, table_name=self.table, **self._client_kwargs)
+            self._client = open_table(self._account, self.table, credential=self._credential, **self._client_kwargs)
         return self._client
 
-    async def _ensure_table(self) -> TableClient:
+    async def _ensure_table(self) -> Table:
         client = self._table_client()
         if not self._table_ready:
             try:
@@ -219,13 +214,13 @@ class TableAuditLog(PagedAuditLog):
 
     # ------------------------------------------------------------------ heads
 
-    async def _get_head(self, client: TableClient, partition: str) -> _HeadState | None:
+    async def _get_head(self, client: Table, partition: str) -> _HeadState | None:
         try:
             return _head_state(await client.get_entity(partition, HEAD_ROW))
         except ResourceNotFoundError:
             return None
 
-    async def _latest_head(self, client: TableClient) -> _HeadState | None:
+    async def _latest_head(self, client: Table) -> _HeadState | None:
         """The head of the newest day, found with a few point reads (a scan only for a log with no pointer)."""
         try:
             pointer: str | None = (await client.get_entity(META_PARTITION, LATEST_ROW))["day"]
@@ -245,7 +240,7 @@ class TableAuditLog(PagedAuditLog):
             state = newer
         return state
 
-    async def _previous_head(self, client: TableClient, partition: str, stop: str | None = None) -> _HeadState | None:
+    async def _previous_head(self, client: Table, partition: str, stop: str | None = None) -> _HeadState | None:
         """Head of the newest day before `partition` (point reads back to `stop`, then a scan)."""
         checked = date.fromisoformat(partition)
         for _ in range(_LOOKBACK_DAYS):
@@ -258,14 +253,14 @@ class TableAuditLog(PagedAuditLog):
             checked = day
         return await self._scan_heads(client, before=checked.isoformat())
 
-    async def _scan_heads(self, client: TableClient, before: str | None) -> _HeadState | None:
+    async def _scan_heads(self, client: Table, before: str | None) -> _HeadState | None:
         latest = None
         query = f"RowKey eq {_lit(HEAD_ROW)} and PartitionKey lt {_lit(before or '~')}"
         async for entity in client.query_entities(query):
             latest = entity
         return _head_state(latest) if latest is not None else None
 
-    async def _seal(self, client: TableClient, state: _HeadState) -> None:
+    async def _seal(self, client: Table, state: _HeadState) -> None:
         await client.update_entity(
             _head_entity(state.head, state.at, sealed=True),
             mode=UpdateMode.REPLACE,
@@ -273,7 +268,7 @@ class TableAuditLog(PagedAuditLog):
             match_condition=MatchConditions.IfNotModified,
         )
 
-    async def _advance_pointer(self, client: TableClient, day: str) -> None:
+    async def _advance_pointer(self, client: Table, day: str) -> None:
         """Point `~latest` at `day` unless it already points later (best effort: a stale pointer costs reads)."""
         for _ in range(5):
             try:
@@ -346,7 +341,7 @@ class TableAuditLog(PagedAuditLog):
             head, head_at = Head(partition, seq, record.hash), record.at
         return records
 
-    async def _append_batch(self, client: TableClient, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+    async def _append_batch(self, client: Table, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
         """One transaction: records plus the head, retried on ETag/insert conflicts with fresh heads."""
         deadline = time.monotonic() + self._conflict_timeout
         attempt = 0
@@ -357,8 +352,8 @@ class TableAuditLog(PagedAuditLog):
             new_day = state is None or records[0].partition != state.head.partition
             last = records[-1]
             new_head = _head_entity(Head(last.partition, last.seq, last.hash), last.at)
-            operations: list[Any] = [("create", _record_entity(r)) for r in records]
-            if new_day:
+            operations: list[Operation] = [("create", _record_entity(r)) for r in records]
+            if new_day or state is None:  # (state None is always a new day)
                 operations.append(("create", new_head))
             else:
                 options = {"mode": UpdateMode.REPLACE, "etag": state.etag, "match_condition": MatchConditions.IfNotModified}
