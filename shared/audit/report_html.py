@@ -15,6 +15,7 @@ from typing import Any
 
 from shared.audit.chain import format_at
 from shared.audit.report_model import MAX_TABLE_ROWS, DestructiveRow, ReportData, RunSummary, TicketCase
+from shared.jsonshape import is_object
 from shared.ports import AuditRecord
 
 PALETTE = ("#2563eb", "#dc2626", "#d97706", "#059669", "#7c3aed", "#db2777", "#0891b2", "#65a30d", "#475569")
@@ -90,7 +91,7 @@ def _value(value: Any, limit: int = 240) -> str:
 def _pairs(value: Any) -> str:
     if value is None or value == {} or value == []:
         return '<span class="empty">none recorded</span>'
-    if isinstance(value, Mapping):
+    if is_object(value):
         rows = "".join(f"<dt>{_e(k)}</dt><dd>{_value(v)}</dd>" for k, v in value.items())
         return f'<dl class="ev">{rows}</dl>'
     return _value(value, 600)
@@ -105,7 +106,7 @@ def _colors(actions: Iterable[str]) -> dict[str, str]:
 
 
 def _decision_cols(counters: Iterable[Counter[str]]) -> list[str]:
-    seen: set[str] = set().union(*[set(c) for c in counters])
+    seen: set[str] = set[str]().union(*[set(c) for c in counters])
     return [d for d in DECISION_ORDER if d in seen] + sorted(seen - set(DECISION_ORDER))
 
 
@@ -381,7 +382,7 @@ def _checks(data: ReportData, evaluated: bool) -> str:
         (len(c.acted_with_failed_gate), "commands acted on although a gate did not pass",
          [r.record_id for r in c.acted_with_failed_gate]),
     ]  # fmt: skip
-    lis = []
+    lis: list[str] = []
     for count, label, examples in items:
         if count:
             shown = ", ".join(examples[:10]) + (" …" if len(examples) > 10 else "")

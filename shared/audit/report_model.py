@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.jsonshape import is_array, is_object
 from shared.ports import AuditRecord, ChainBreak
 
 DESTRUCTIVE_ACTIONS: frozenset[str] = frozenset({"disable", "delete"})
@@ -38,11 +39,11 @@ class RunSummary:
     run_id: str
     first_at: datetime | None = None
     last_at: datetime | None = None
-    scan: dict[str, Any] = field(default_factory=dict)  # merged data of the run's `run` records
+    scan: dict[str, Any] = field(default_factory=dict[str, Any])  # merged data of the run's `run` records
     has_scan_record: bool = False
-    decisions: Counter[str] = field(default_factory=Counter)
-    by_class: dict[str, Counter[str]] = field(default_factory=dict)  # device class -> decision -> count
-    actions: Counter[str] = field(default_factory=Counter)  # acted actions
+    decisions: Counter[str] = field(default_factory=Counter[str])
+    by_class: dict[str, Counter[str]] = field(default_factory=dict[str, Counter[str]])  # device class -> decision -> count
+    actions: Counter[str] = field(default_factory=Counter[str])  # acted actions
 
     @property
     def halted(self) -> bool:
@@ -62,7 +63,7 @@ class RunSummary:
     @property
     def findings(self) -> dict[str, int]:
         found = self.scan.get("findings")
-        return {str(k): v for k, v in found.items()} if isinstance(found, Mapping) else {}
+        return {str(k): v for k, v in found.items()} if is_object(found) else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,7 @@ class TicketCase:
     device: str | None = None
     request: str | None = None
     diagnosis: Any = None
-    decisions: list[str] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list[str])
     result: str | None = None
 
 
@@ -95,9 +96,9 @@ class TicketCase:
 class Findings:
     """Consistency checks: things that should never happen in a log written by the worker."""
 
-    writes_without_intent: list[AuditRecord] = field(default_factory=list)
-    repeated_decisions: dict[str, int] = field(default_factory=dict)  # command id -> number of terminal decisions
-    acted_with_failed_gate: list[AuditRecord] = field(default_factory=list)
+    writes_without_intent: list[AuditRecord] = field(default_factory=list[AuditRecord])
+    repeated_decisions: dict[str, int] = field(default_factory=dict[str, int])  # command id -> number of terminal decisions
+    acted_with_failed_gate: list[AuditRecord] = field(default_factory=list[AuditRecord])
 
 
 @dataclass(slots=True)
@@ -108,15 +109,15 @@ class ReportData:
     total: int = 0
     first_at: datetime | None = None
     last_at: datetime | None = None
-    kinds: Counter[str] = field(default_factory=Counter)
-    decisions: Counter[str] = field(default_factory=Counter)
-    runs: list[RunSummary] = field(default_factory=list)
-    timeline: list[tuple[datetime, Counter[str]]] = field(default_factory=list)
+    kinds: Counter[str] = field(default_factory=Counter[str])
+    decisions: Counter[str] = field(default_factory=Counter[str])
+    runs: list[RunSummary] = field(default_factory=list[RunSummary])
+    timeline: list[tuple[datetime, Counter[str]]] = field(default_factory=list[tuple[datetime, Counter[str]]])
     timeline_bucket: str = "hour"
     timeline_basis: str = "acted"  # acted | dry_run (nothing acted: the chart shows what would have been done)
-    destructive: list[DestructiveRow] = field(default_factory=list)
+    destructive: list[DestructiveRow] = field(default_factory=list[DestructiveRow])
     destructive_total: int = 0
-    tickets: list[TicketCase] = field(default_factory=list)
+    tickets: list[TicketCase] = field(default_factory=list[TicketCase])
     checks: Findings = field(default_factory=Findings)
 
     @property
@@ -125,8 +126,8 @@ class ReportData:
 
 
 def _as_list(value: Any) -> list[Mapping[str, Any]]:
-    if isinstance(value, list):
-        return [g for g in value if isinstance(g, Mapping)]
+    if is_array(value):
+        return [g for g in value if is_object(g)]
     return []
 
 

@@ -28,6 +28,7 @@ from shared.diagnosis.model import (
     Stage,
     StaleDevice,
 )
+from shared.jsonshape import is_collection, is_dict
 from shared.models import Device
 
 #: Classes of the user's other devices that are safe to propose for removal when the quota is the cause.
@@ -176,9 +177,9 @@ def _plain(value: Any) -> Any:
         return _clip(value, MAX_VALUE_CHARS)
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, dict):
+    if is_dict(value):
         return {k: _plain(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list | tuple | set | frozenset):
+    if is_collection(value):
         return [_plain(v) for v in list(value)[:MAX_LISTED]]
     return value
 

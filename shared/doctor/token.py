@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from shared.jsonshape import is_array, is_object
+
 
 class TokenUnreadable(ValueError):
     """The credential returned something that is not a JWT with a JSON payload."""
@@ -43,12 +45,12 @@ def decode_claims(token: str) -> TokenClaims:
         claims = json.loads(base64.urlsafe_b64decode(payload))
     except (ValueError, UnicodeDecodeError) as exc:
         raise TokenUnreadable(f"the access token's payload is not base64url JSON ({exc})") from None
-    if not isinstance(claims, dict):
+    if not is_object(claims):
         raise TokenUnreadable("the access token's payload is not a JSON object")
-    roles = claims.get("roles") or []
+    roles = claims.get("roles")
     scopes = str(claims.get("scp") or "").split()
     return TokenClaims(
-        roles=frozenset(str(r) for r in roles) if isinstance(roles, list) else frozenset(),
+        roles=frozenset(str(r) for r in roles) if is_array(roles) else frozenset(),
         scopes=frozenset(scopes),
         app_id=claims.get("appid") or claims.get("azp"),
         audience=claims.get("aud"),

@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from shared.jsonshape import is_dict
 from shared.models import Device
 
 
@@ -157,7 +158,7 @@ def decode_error(body: bytes) -> ErrorDetail:
 
 def error_from_inner(body: Any) -> ErrorDetail:
     """The error detail of a $batch inner response (its body is already decoded JSON)."""
-    if isinstance(body, dict):
+    if is_dict(body):
         try:
             return msgspec.convert(body, ErrorBody).error
         except msgspec.ValidationError:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import difflib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import jsonschema
 import msgspec
@@ -26,6 +26,7 @@ import yaml
 
 from shared import settings
 from shared.errors import PermanentError
+from shared.jsonshape import is_array, is_dict, is_object
 from shared.platforms import FAMILIES
 from shared.policy.model import Policy
 
@@ -78,6 +79,20 @@ class _DuplicateKey(yaml.MarkedYAMLError):
     pass
 
 
+class _LoaderCalls(Protocol):
+    """The loader methods used below, typed: PyYAML's stubs leave their parameters and results unannotated."""
+
+    def check_event(self, *choices: type[yaml.Event]) -> bool: ...
+
+    def peek_event(self) -> yaml.Event: ...
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any: ...
+
+
+def _calls(loader: yaml.SafeLoader) -> _LoaderCalls:
+    return cast(_LoaderCalls, loader)
+
+
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one) and aliases.
 
@@ -86,8 +101,8 @@ class _StrictLoader(yaml.SafeLoader):
     """
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+        if _calls(self).check_event(yaml.AliasEvent):
+            event = _calls(self).peek_event()
             raise _DuplicateKey(
                 problem="YAML aliases (*name) are not supported in a policy; write the value out instead",
                 problem_mark=event.start_mark,
@@ -95,12 +110,12 @@ class _StrictLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         if key_node.tag == "tag:yaml.org,2002:merge":
             continue
-        key = loader.construct_object(key_node, deep=True)
+        key = _calls(loader).construct_object(key_node, deep=True)
         try:
             hash(key)
         except TypeError:
@@ -173,7 +188,7 @@ def _check_structure(value: Any, schema: Mapping[str, Any], path: str = "") -> l
     """Mappings where the schema wants objects, and only the keys it declares."""
     if schema.get("type") != "object":
         return []
-    if not isinstance(value, dict):
+    if not is_dict(value):
         return [Problem(path, f"must be a mapping of keys, not {_kind(value)}")]
     problems: list[Problem] = []
     known = schema.get("properties")
@@ -194,9 +209,9 @@ def _check_structure(value: Any, schema: Mapping[str, Any], path: str = "") -> l
 def _prune(value: Any, schema: Mapping[str, Any]) -> Any:
     """`value` without what the structure check rejected, so the schema stage can still check the rest."""
     known = schema.get("properties")
-    if schema.get("type") != "object" or not isinstance(value, dict) or known is None:
+    if schema.get("type") != "object" or not is_dict(value) or known is None:
         return value
-    kept = {}
+    kept: dict[str, Any] = {}
     for key, item in value.items():
         if not isinstance(key, str) or key not in known:
             continue
@@ -230,13 +245,13 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
             return "cannot be turned off"
         case "const":
             return f"must be {arg!r}"
-        case "enum":
+        case "enum" if is_array(arg):
             return f"{_shown(value)} is not one of: {', '.join(map(str, arg))}"
         case "type":
             wanted = {"integer": "a whole number", "number": "a number", "boolean": "true or false",
                       "string": "text", "array": "a list", "object": "a mapping"}.get(str(arg), str(arg))
             return f"must be {wanted}, not {_kind(value)}"
-        case "pattern" if "title" in sub:
+        case "pattern" if is_object(sub) and "title" in sub:
             return f"{_shown(value)} is not a {sub['title']}"
         case "minLength" | "propertyNames":
             return "must not be empty"
@@ -244,9 +259,15 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
             return error.message
 
 
+class _Validator(Protocol):
+    """What is used of a jsonschema validator: the stubs leave one overload of iter_errors unannotated."""
+
+    def iter_errors(self, instance: Any) -> Iterator[jsonschema.ValidationError]: ...
+
+
 def _check_schema(data: Any) -> list[Problem]:
-    validator = jsonschema.Draft202012Validator(policy_schema())
-    problems = []
+    validator = cast(_Validator, jsonschema.Draft202012Validator(policy_schema()))
+    problems: list[Problem] = []
     for error in validator.iter_errors(data):
         path = ""
         for part in error.absolute_path:
@@ -261,7 +282,7 @@ def _check_schema(data: Any) -> list[Problem]:
 def _platform_names_known(data: Mapping[str, Any]) -> list[Problem]:
     """stale.platforms keys are platform families (shared/platforms.py), each named once (case is ignored)."""
     seen: dict[str, str] = {}
-    problems = []
+    problems: list[Problem] = []
     for name in data.get("stale", {}).get("platforms", {}):
         folded = name.strip().lower()
         where = f"stale.platforms.{name}"
@@ -290,7 +311,7 @@ def _pending_delete_waits(data: Mapping[str, Any]) -> list[Problem]:
 def _no_repeats(section: str, key: str) -> Callable[[Mapping[str, Any]], list[Problem]]:
     def check(data: Mapping[str, Any]) -> list[Problem]:
         first: dict[str, int] = {}
-        problems = []
+        problems: list[Problem] = []
         for index, item in enumerate(data.get(section, {}).get(key, [])):
             folded = item.strip().lower()
             if folded in first:
@@ -319,7 +340,7 @@ def check_policy(data: Any) -> list[Problem]:
         return []
     schema = policy_schema()
     structure = _check_structure(data, schema)
-    if not isinstance(data, dict):
+    if not is_dict(data):
         return structure
     problems = structure + _check_schema(_prune(data, schema) if structure else data)
     if problems:
@@ -332,8 +353,9 @@ def policy_from_data(data: Any, *, source: str = "<data>") -> Policy:
     problems = check_policy(data)
     if problems:
         raise PolicyError(source, problems)
+    document: Any = data or {}
     try:
-        return msgspec.convert(data or {}, Policy, strict=False)
+        return msgspec.convert(document, Policy, strict=False)
     except msgspec.ValidationError as exc:  # the stages above should make this unreachable
         raise PolicyError(source, [Problem("", str(exc))]) from exc
 

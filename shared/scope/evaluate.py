@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from shared.errors import PermanentError
+from shared.jsonshape import is_object
 
 ALL = "#microsoft.graph.allDeviceRegistrationMembership"
 SELECTED = "#microsoft.graph.enumeratedDeviceRegistrationMembership"
@@ -39,12 +40,17 @@ class ScopeResult(msgspec.Struct, frozen=True, kw_only=True):
 
 def _membership(policy: Mapping[str, Any]) -> Mapping[str, Any]:
     join = policy.get("azureADJoin")
-    if not isinstance(join, Mapping):
+    if not is_object(join):
         raise ScopePolicyError("deviceRegistrationPolicy has no azureADJoin object; is this the v1.0 policy document?")
     allowed = join.get("allowedToJoin")
-    if not isinstance(allowed, Mapping) or not isinstance(allowed.get("@odata.type"), str):
+    if not is_object(allowed) or not isinstance(allowed.get("@odata.type"), str):
         raise ScopePolicyError("deviceRegistrationPolicy.azureADJoin.allowedToJoin has no @odata.type")
     return allowed
+
+
+def _listed(allowed: Mapping[str, Any], key: str) -> list[str]:
+    """The `users` or `groups` ids a selected scope names (absent or null: none)."""
+    return [str(v) for v in allowed.get(key) or ()]
 
 
 def join_scope_groups(policy_json: Mapping[str, Any]) -> list[str]:
@@ -52,7 +58,7 @@ def join_scope_groups(policy_json: Mapping[str, Any]) -> list[str]:
     allowed = _membership(policy_json)
     if allowed["@odata.type"] != SELECTED:
         return []
-    return [str(g) for g in allowed.get("groups") or []]
+    return _listed(allowed, "groups")
 
 
 def _quota(policy_json: Mapping[str, Any]) -> int:
@@ -83,8 +89,8 @@ def evaluate_join_scope(
         reasons.append("Entra join is allowed for no user (Devices > Device settings: 'Users may join devices' is None)")
     elif kind == SELECTED:
         scope = "selected"
-        users = {str(u).lower() for u in allowed.get("users") or []}
-        groups = [str(g) for g in allowed.get("groups") or []]
+        users = {u.lower() for u in _listed(allowed, "users")}
+        groups = _listed(allowed, "groups")
         member = {str(g).lower() for g in member_group_ids}
         hit = next((g for g in groups if g.lower() in member), None)
         if user_id.lower() in users:
