@@ -9,7 +9,7 @@ import azure.functions as func
 
 
 def _blueprints() -> list[func.Blueprint]:
-    found = []
+    found: list[func.Blueprint] = []
     for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
         if not module.startswith("_"):
             found.append(importlib.import_module(f"{__name__}.{module}").bp)

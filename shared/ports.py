@@ -25,7 +25,7 @@ class OutgoingMessage:
     body: bytes
     subject: str | None = None
     scheduled_at: datetime | None = None  # aware UTC; None = now
-    properties: Mapping[str, str | int | bool] = field(default_factory=dict)
+    properties: Mapping[str, str | int | bool] = field(default_factory=dict[str, str | int | bool])
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,8 @@ class ReceivedMessage:
     lock_token: str
     subject: str | None = None
     enqueued_at: datetime | None = None
-    properties: Mapping[str, str | int | bool] = field(default_factory=dict)  # the sender's application properties
+    # the sender's application properties
+    properties: Mapping[str, str | int | bool] = field(default_factory=dict[str, str | int | bool])
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,7 @@ class AuditEntry:
     action: str | None = None  # disable | delete | tag | notify | scope_check | diagnose | none
     reason: str | None = None
     actor: str = "entra-janitor"
-    data: Mapping[str, Any] = field(default_factory=dict)  # JSON-serialisable detail
+    data: Mapping[str, Any] = field(default_factory=dict[str, Any])  # JSON-serialisable detail
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ import contextvars
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,7 +87,7 @@ def current_ids() -> dict[str, str | None]:
 
 
 @contextlib.contextmanager
-def context(**ids: str | None) -> Iterator[None]:
+def context(**ids: str | None) -> Generator[None]:
     """Scope in which log records and spans carry these ids; nested scopes override only what they name."""
     unknown = set(ids) - set(ID_FIELDS)
     if unknown:
@@ -138,7 +138,7 @@ def count(name: str, value: int = 1, /, **attributes: str) -> None:
 
 
 @contextlib.contextmanager
-def span(name: str, **attributes: str | int | bool) -> Iterator[None]:
+def span(name: str, **attributes: str | int | bool) -> Generator[None]:
     """A trace span around a unit of work (a scan, one command); carries the ids in force."""
     state = _state
     if state is None:
@@ -210,8 +210,9 @@ def _local_pipeline(metric_reader: Any, span_exporter: Any) -> _State:
 
 def _azure_monitor_pipeline(connection_string: str, client_id: str | None) -> _State:
     """Application Insights with Entra ID auth (the managed identity), exporting our loggers' records."""
+    # (azure-monitor-opentelemetry leaves configure_azure_monitor's **kwargs unannotated, hence the ignore.)
     from azure.identity import ManagedIdentityCredential
-    from azure.monitor.opentelemetry import configure_azure_monitor
+    from azure.monitor.opentelemetry import configure_azure_monitor  # pyright: ignore[reportUnknownVariableType]
     from opentelemetry import metrics, trace
 
     configure_azure_monitor(

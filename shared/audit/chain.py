@@ -139,7 +139,7 @@ def entry_to_dict(entry: AuditEntry) -> dict[str, Any]:
 
 
 def entry_from_dict(values: Mapping[str, Any]) -> AuditEntry:
-    known = {name: values.get(name) for name in ENTRY_FIELDS}
+    known: dict[str, Any] = {name: values.get(name) for name in ENTRY_FIELDS}
     known["data"] = dict(known["data"] or {})
     if known["actor"] is None:
         known["actor"] = "entra-janitor"

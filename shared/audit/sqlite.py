@@ -109,7 +109,7 @@ _DATA = 3 + len(_ENTRY_COLUMNS)
 
 def _row_record(row: Sequence[Any]) -> AuditRecord:
     partition, seq = row[0], row[1]
-    entry = AuditEntry(*row[3:_DATA], json.loads(row[_DATA]))
+    entry = AuditEntry(*row[3:_DATA], data=json.loads(row[_DATA]))
     if not isinstance(entry.data, dict):
         raise TypeError(f"data is not a JSON object: {row[_DATA][:40]!r}")
     return AuditRecord(partition, seq, record_id(partition, seq), parse_at(row[2]), entry, row[-2], row[-1])
@@ -214,7 +214,7 @@ class SqliteAuditLog(PagedAuditLog):
                 row = conn.execute("SELECT partition, seq, hash, at FROM heads ORDER BY partition DESC LIMIT 1").fetchone()
                 head = Head(row[0], row[1], row[2]) if row else None
                 head_at = parse_at(row[3]) if row else None
-                records = []
+                records: list[AuditRecord] = []
                 for entry in normalized:
                     partition, seq, at, prev = next_position(head, head_at, self._clock())
                     record = seal(partition, seq, at, entry, prev)

@@ -47,7 +47,7 @@ class Finding:
     """A device's class and the evidence that made it match (JSON-ready values)."""
 
     device_class: DeviceClass
-    evidence: Mapping[str, Any] = field(default_factory=dict)
+    evidence: Mapping[str, Any] = field(default_factory=dict[str, Any])
 
     @property
     def candidate(self) -> bool:
@@ -118,7 +118,7 @@ class ClassifyContext:
     protected_ids: frozenset[str] = frozenset()
     siblings: SiblingIndex | None = None
     _name_match: re.Pattern[str] | None = field(init=False, repr=False, compare=False, default=None)
-    _cutoffs: dict[str, datetime] = field(init=False, repr=False, compare=False, default_factory=dict)
+    _cutoffs: dict[str, datetime] = field(init=False, repr=False, compare=False, default_factory=dict[str, datetime])
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:

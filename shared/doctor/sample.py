@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from shared.doctor.permissions import permission_table_markdown
@@ -59,8 +60,11 @@ def with_tables(doc: str) -> str:
 
 def refresh(root: Path) -> list[str]:
     """Rewrite the generated files under `root` that are out of date; returns the ones rewritten."""
-    changed = []
-    renderers = [(SAMPLE_FILE, lambda _: sample_settings_text()), *((doc, with_tables) for doc in TABLE_DOCS)]
+    changed: list[str] = []
+    renderers: list[tuple[str, Callable[[str], str]]] = [
+        (SAMPLE_FILE, lambda _: sample_settings_text()),
+        *((doc, with_tables) for doc in TABLE_DOCS),
+    ]
     for name, render in renderers:
         path = root / name
         current = path.read_text(encoding="utf-8") if path.exists() else ""

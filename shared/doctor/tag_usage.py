@@ -39,7 +39,7 @@ def _rule_list(found: Sequence[tuple[str, str]]) -> str:
 
 def ca_findings(policies: Sequence[Any], attribute: int) -> list[tuple[str, str]]:
     """(policy name and state, device filter rule) of each Conditional Access policy that reads the attribute."""
-    found = []
+    found: list[tuple[str, str]] = []
     for policy in policies:
         device_filter = policy.device_filter
         if device_filter is not None and mentions_attribute(device_filter.rule, attribute):

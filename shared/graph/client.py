@@ -19,7 +19,7 @@ from shared.errors import ConfigError
 if TYPE_CHECKING:
     import httpx
     from kiota_abstractions.authentication import AuthenticationProvider
-    from msgraph import GraphServiceClient
+    from msgraph.graph_service_client import GraphServiceClient
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 AUTH_MODES = ("managed_identity", "default", "anonymous")
@@ -120,13 +120,15 @@ def auth_provider(endpoint: Endpoint, auth: Any | None) -> AuthenticationProvide
 
 def http_client(endpoint: Endpoint) -> httpx.AsyncClient:
     """httpx with the Graph middleware chain, minus retries (tenacity owns them)."""
+    # (msgraph-core is annotated inline but ships no py.typed marker, hence the two ignores.)
     import httpx
+    from kiota_abstractions.request_option import RequestOption
     from kiota_http.middleware.options import RetryHandlerOption, UrlReplaceHandlerOption
     from msgraph._version import VERSION
-    from msgraph_core import APIVersion, GraphClientFactory
-    from msgraph_core.middleware.options import GraphTelemetryHandlerOption
+    from msgraph_core import APIVersion, GraphClientFactory  # pyright: ignore[reportMissingTypeStubs]
+    from msgraph_core.middleware.options import GraphTelemetryHandlerOption  # pyright: ignore[reportMissingTypeStubs]
 
-    options = {
+    options: dict[str, RequestOption] = {
         RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0, should_retry=False),
         UrlReplaceHandlerOption.get_key(): UrlReplaceHandlerOption(
             enabled=True, replacement_pairs={"/users/me-token-to-replace": "/me"}
@@ -144,7 +146,8 @@ def http_client(endpoint: Endpoint) -> httpx.AsyncClient:
 
 def build_client(endpoint: Endpoint, auth: Any | None, http: httpx.AsyncClient | None = None) -> GraphServiceClient:
     """The msgraph-sdk client for this endpoint (its request adapter carries auth and middleware)."""
-    from msgraph import GraphRequestAdapter, GraphServiceClient
+    from msgraph.graph_request_adapter import GraphRequestAdapter
+    from msgraph.graph_service_client import GraphServiceClient
 
     adapter = GraphRequestAdapter(auth_provider(endpoint, auth), client=http or http_client(endpoint))
     adapter.base_url = endpoint.base_url

@@ -11,7 +11,7 @@ the gate only decides when an attempt may go out.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import asynccontextmanager
 
 from shared.graph.failures import header
@@ -51,7 +51,7 @@ class AdaptiveLimit:
         self._changed = asyncio.Event()
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def slot(self) -> AsyncGenerator[None]:
         """Hold one of the `limit` places while a request is out."""
         while self.in_flight >= self.limit:
             self._changed.clear()

@@ -36,14 +36,14 @@ def is_user_key(value: str) -> bool:
     return is_guid(value) or (len(value) <= MAX_UPN_CHARS and _UPN.fullmatch(value) is not None)
 
 
-def object_id(value: str, what: str = "object id") -> str:
+def object_id(value: object, what: str = "object id") -> str:
     """A directory object id (GUID), for a request builder's path parameter."""
     if not isinstance(value, str) or not is_guid(value):
         raise InvalidPathSegment(f"not a {what} (a GUID): {str(value)[:80]!r}", status=404)
     return value
 
 
-def user_key(value: str) -> str:
+def user_key(value: object) -> str:
     """A user's object id or UPN, for a request builder's path parameter."""
     if not isinstance(value, str) or not is_user_key(value):
         raise InvalidPathSegment(f"not a user object id or UPN: {str(value)[:80]!r}", status=404)

@@ -8,7 +8,7 @@ Every field has a safe default (report mode, conservative thresholds, nothing de
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -28,10 +28,14 @@ MIN_DUPLICATE_INACTIVE_DAYS = 21
 
 
 class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Base of every policy section: immutable, and unknown keys are an error."""
+    """Base of every policy section: immutable, and unknown keys are an error.
+
+    msgspec passes these options on to subclasses; each section repeats `frozen=True` so type checkers
+    (dataclass_transform, which does not inherit it) know the sections are immutable too.
+    """
 
 
-class StalePolicy(_Section):
+class StalePolicy(_Section, frozen=True):
     disable_after_days: int = 90
     delete_after_disabled_days: int = 30
     #: Per-platform-family overrides of disable_after_days (shared/platforms.py; names case-insensitive).
@@ -49,46 +53,46 @@ class StalePolicy(_Section):
         return self.disable_after_days
 
 
-class DuplicatePolicy(_Section):
+class DuplicatePolicy(_Section, frozen=True):
     #: The older object of a re-joined machine must not have signed in for this many days (floor 21).
     min_inactive_days: int = 30
 
 
-class PendingPolicy(_Section):
+class PendingPolicy(_Section, frozen=True):
     stuck_after_days: int = 14
     #: notify: tell the on-prem owners how to fix it; delete (opt-in): delete the Entra object once.
     action: PendingAction = "notify"
 
 
-class ProtectPolicy(_Section):
+class ProtectPolicy(_Section, frozen=True):
     autopilot: bool = True  # cannot be turned off
     name_patterns: tuple[str, ...] = ()  # globs on displayName, case-insensitive
     groups: tuple[str, ...] = ()  # group object ids; their (transitive) member devices are never touched
 
 
-class LimitsPolicy(_Section):
+class LimitsPolicy(_Section, frozen=True):
     max_destructive_per_run: int = 500
     max_destructive_fraction: float = 0.05  # of devices scanned
     max_destructive_per_day: int = 1000  # across all runs and workers (the worker defers past it)
 
 
-class GatesPolicy(_Section):
+class GatesPolicy(_Section, frozen=True):
     allow_delete_with_bitlocker_keys: bool = False
     intune_active_days: int = 30  # an Intune sync this recent blocks tag, disable and delete
     allow_delete_with_laps: bool = False  # a Windows LAPS password stored on the object blocks a delete
 
 
-class TagPolicy(_Section):
+class TagPolicy(_Section, frozen=True):
     attribute: int = DEFAULT_ATTRIBUTE  # extensionAttribute<N> carries the disable tag
 
 
-class NotifyPolicy(_Section):
+class NotifyPolicy(_Section, frozen=True):
     owners: bool = True  # mail the device's registered owners
     admins: tuple[str, ...] = ()  # mail addresses: breaker halts, digests, on-prem guidance
     digest: bool = True  # one message per recipient per run instead of one per device
 
 
-class Policy(_Section):
+class Policy(_Section, frozen=True):
     """The effective policy. Build it with `load_policy()`; `Policy()` is the safe default."""
 
     mode: Mode = "report"
@@ -106,7 +110,7 @@ class Policy(_Section):
         """True only when the policy explicitly says `mode: enforce`."""
         return self.mode == "enforce"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (lists, dicts, scalars) in declaration order: for `policy show` and the audit log."""
         return msgspec.json.decode(msgspec.json.encode(self))
 

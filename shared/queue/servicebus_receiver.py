@@ -7,12 +7,15 @@ value, which is one less.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import MessageLockLost
 from shared.ports import ReceivedMessage
 from shared.queue.servicebus_link import ServiceBusLink
 from shared.queue.servicebus_target import ServiceBusTarget, translate_error
+
+if TYPE_CHECKING:
+    from azure.servicebus import ServiceBusReceivedMessage
 
 #: The SDK needs a positive wait; a "don't wait" receive still gives the link this long to deliver.
 MIN_WAIT_SECONDS = 0.5
@@ -22,7 +25,7 @@ def _text(value: Any) -> Any:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def to_received_message(message: Any) -> ReceivedMessage:
+def to_received_message(message: ServiceBusReceivedMessage) -> ReceivedMessage:
     """An SDK ServiceBusReceivedMessage -> the port's ReceivedMessage."""
     body = message.body
     return ReceivedMessage(

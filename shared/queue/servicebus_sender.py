@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from shared.ports import OutgoingMessage
 from shared.queue.outgoing import check_outgoing, scheduled_utc
@@ -26,11 +27,14 @@ log = logging.getLogger(__name__)
 def to_servicebus_message(message: OutgoingMessage) -> ServiceBusMessage:
     from azure.servicebus import ServiceBusMessage
 
+    # The SDK's parameter is an (invariant) dict of its PrimitiveTypes, so it is built with exactly that type.
+    properties: dict[str | bytes, int | float | bytes | bool | str | UUID] = dict(message.properties.items())
+
     return ServiceBusMessage(
         bytes(message.body),
         message_id=message.message_id,
         subject=message.subject,
-        application_properties=dict(message.properties) or None,
+        application_properties=properties or None,
         scheduled_enqueue_time_utc=scheduled_utc(message),
     )
 

@@ -19,7 +19,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -121,7 +121,7 @@ class SqliteQueue:
     # ------------------------------------------------------------------ plumbing
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> Generator[sqlite3.Connection]:
         """BEGIN IMMEDIATE takes the write lock up front, so read-then-update cannot race another process."""
         with self._guard:
             if self._db is None:
@@ -205,7 +205,7 @@ class SqliteQueue:
         # A cheap read first: idle pollers must not queue up for the write lock.
         if not self._read("SELECT 1 FROM messages WHERE available_at <= ? LIMIT 1", (now,)):
             return []
-        received = []
+        received: list[ReceivedMessage] = []
         with self._transaction() as db:
             self._dead_letter_exhausted(db, now)
             rows = db.execute(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -160,7 +160,7 @@ class PartitionedReader:
                     yield page
         self.report = self._report(before, after, tally[0], problem and f"read again serially: {problem}")
 
-    async def _pass(self, plan: ReadPlan, tally: list[int]) -> AsyncIterator[list[Device]]:
+    async def _pass(self, plan: ReadPlan, tally: list[int]) -> AsyncGenerator[list[Device]]:
         """One pass over the plan's partitions, at most `concurrency` of them at once; the first error ends it."""
         pending = deque(partitions_for(plan.partitions))
         self.partitions, self.done = len(pending), 0

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
 import msgspec
 
-Row = list[Any]
+Row = list[Any]  # as read back; `add` takes any sequence (tuples too)
 
 DEFAULT_PARTITIONS = 1024
 DEFAULT_FLUSH_ROWS = 65_536
@@ -45,7 +45,7 @@ class PartitionSpill:
         self._count = partitions
         self._flush_rows = flush_rows
         self._file: IO[bytes] = tempfile.TemporaryFile(prefix="janitor-scan-", dir=directory)  # noqa: SIM115 - closed by close()
-        self._buffers: list[list[Row]] = [[] for _ in range(partitions)]
+        self._buffers: list[list[Sequence[Any]]] = [[] for _ in range(partitions)]
         self._chunks: list[list[tuple[int, int]]] = [[] for _ in range(partitions)]
         self._buffered = 0
         self._offset = 0
@@ -55,7 +55,7 @@ class PartitionSpill:
         self.count = 0
         self.bytes_written = 0
 
-    def add(self, key: str | None, row: Row) -> None:
+    def add(self, key: str | None, row: Sequence[Any]) -> None:
         if key is None:
             self._round_robin = (self._round_robin + 1) % self._count
             index = self._round_robin

@@ -26,7 +26,7 @@ class ScanSummary:
     devices_scanned: int = 0
     pages: int = 0
     findings: dict[str, int] = field(default_factory=empty_findings)
-    actions: dict[str, int] = field(default_factory=dict)  # proposed action -> candidates
+    actions: dict[str, int] = field(default_factory=dict[str, int])  # proposed action -> candidates
     commands_enqueued: int = 0
     destructive_proposed: int = 0
     blocked: int = 0  # device-write candidates not queued because the breaker halted the run
@@ -34,11 +34,11 @@ class ScanSummary:
     halt_reason: str | None = None
     would_halt: str | None = None  # report mode: the breaker would have halted an enforce run (what to raise)
     seconds: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
-    notes: list[str] = field(default_factory=list)
-    breaker: dict[str, Any] = field(default_factory=dict)
-    admin_notification: dict[str, Any] = field(default_factory=dict)
-    reading: dict[str, Any] = field(default_factory=dict)  # how /devices was read (shared.scan.partitions.ReadReport)
+    timings: dict[str, float] = field(default_factory=dict[str, float])  # seconds per phase
+    notes: list[str] = field(default_factory=list[str])
+    breaker: dict[str, Any] = field(default_factory=dict[str, Any])
+    admin_notification: dict[str, Any] = field(default_factory=dict[str, Any])
+    reading: dict[str, Any] = field(default_factory=dict[str, Any])  # how /devices was read (shared.scan.partitions.ReadReport)
 
     def to_json(self) -> dict[str, Any]:
         """Exactly the documented keys: run_id, devices_scanned, findings, commands_enqueued, halted, halt_reason."""
