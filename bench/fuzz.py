@@ -3,13 +3,17 @@
     python bench/fuzz.py [--examples 2000] [--atheris-seconds 60] [--json]
 
 Two engines over the same oracles as tests/fuzz (tests/fuzz/probes.py):
-- hypothesis, `--examples` per property (CI runs 40-400): forged and replayed signatures, hostile bodies
+- hypothesis, `--examples` per property (CI runs 15-400): forged and replayed signatures, hostile bodies
   (oversized, deeply nested, huge numbers, wrong types, lone surrogates, odd encodings), unicode tricks in
-  device names, SSRF-shaped callback URLs and DNS answers, mangled dsregcmd output, policy YAML;
+  device names, SSRF-shaped callback URLs and DNS answers, mangled dsregcmd output, policy YAML; and the
+  attack classes of issue 12: code floods, audit pages, DNS rebinding, private ranges, guessed ticket ids,
+  overflowing filters, unicode-digit timestamps, huge policy numbers, 503 bodies, CSV formulas, terminal
+  escapes, look-alike identifiers, Graph URL paths;
 - atheris (coverage-guided libFuzzer), `--atheris-seconds` per target, seeded with the repository's
   samples: ticket payload parsing, signature verification, dsregcmd parsing, policy loading.
-Totals: accepted_forgeries and responses_5xx (both must be 0), violations (each property's first failing
-input, shrunk), and per property how the inputs were answered. Exit 1 when anything broke.
+Totals: accepted_forgeries, responses_5xx and tracebacks (all must be 0), the largest response and record
+the runs produced (with their bounds), violations (each property's first failing input, shrunk), and per
+property how the inputs were answered. Exit 1 when anything broke.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +45,24 @@ from tests.fuzz import probes  # noqa: E402
 from tests.fuzz.strategies import (  # noqa: E402
     DSREGCMD_FIXTURES,
     WINDOW,
+    audit_pages,
+    callback_addresses,
     callback_urls,
+    code_floods,
     dsregcmd_texts,
+    filter_params,
     forgeries,
+    formula_cells,
     hostile_bodies,
+    huge_policy_numbers,
     ip_addresses,
+    lookalike_ids,
+    path_values,
     policy_texts,
+    rebinding_answers,
+    terminal_texts,
     tricky_names,
+    unicode_digit_headers,
     valid_bodies,
 )
 
@@ -113,6 +129,54 @@ def other_properties(examples: int, tmp: Path) -> dict[str, dict[str, Any]]:
     }
 
 
+def webhook_attacks(examples: int, tmp: Path) -> dict[str, dict[str, Any]]:
+    """Issue 12's attacks on the webhook: guessed request ids, unicode-digit timestamps, look-alike identifiers."""
+    runner = asyncio.Runner()
+    rig = probes.WebhookRig(tmp)
+
+    def sync(coro_fn: Callable[..., Any]) -> Callable[..., str]:
+        return lambda *args: runner.run(coro_fn(*args))
+
+    digits = valid_bodies().flatmap(lambda body: st.tuples(st.just(body), unicode_digit_headers(body)))
+    ids = lookalike_ids().map(lambda case: case[:2])
+    try:
+        return {
+            "guessed_request_ids": run_property(st.tuples(valid_bodies()), sync(partial(probes.probe_guessed_id, rig)), examples),
+            "unicode_digit_timestamps": run_property(digits, sync(partial(probes.probe_forgery, rig)), examples),
+            "lookalike_identifiers": run_property(ids, sync(partial(probes.probe_lookalike, rig)), examples),
+        }
+    finally:
+        runner.run(rig.close())
+        runner.close()
+
+
+def _in_loop(coro_fn: Callable[..., Any]) -> Callable[..., str]:
+    return lambda *args: asyncio.run(coro_fn(*args))
+
+
+def other_attacks(examples: int, tmp: Path) -> dict[str, dict[str, Any]]:
+    """Issue 12's other attack classes, one property each (CLI ones and audit pages: a tenth of the examples)."""
+    rig = probes.AuditRig(tmp / "audit")
+    few = max(20, examples // 10)
+    flags = filter_params().map(lambda ps: [["list", *(f"--{name}={value}" for name, value in ps.items())]])
+    policy_cli = partial(probes.probe_cli, ["policy", "check"], tmp / "big.yaml")
+    plan: dict[str, tuple[st.SearchStrategy, Callable[..., str], int]] = {
+        "code_floods": (st.tuples(code_floods()), probes.probe_diagnosis_size, examples),
+        "audit_pages": (st.tuples(audit_pages), _in_loop(partial(probes.probe_audit_page, rig)), few),
+        "dns_rebinding": (rebinding_answers, _in_loop(probes.probe_rebinding), examples),
+        "private_ranges": (st.tuples(callback_addresses, st.booleans()), _in_loop(probes.probe_address), examples),
+        "overflowing_filters": (st.tuples(filter_params()), _in_loop(partial(probes.probe_filters, rig)), examples),
+        "overflowing_filters_cli": (flags, partial(probes.probe_audit_cli, rig), few),
+        "huge_policy_numbers": (st.tuples(huge_policy_numbers()), probes.probe_policy, examples),
+        "huge_policy_numbers_cli": (st.tuples(huge_policy_numbers()), policy_cli, few),
+        "unavailable_bodies": (st.tuples(st.text(max_size=40), st.booleans()), _in_loop(probes.probe_unavailable), examples),
+        "csv_formulas": (st.tuples(formula_cells()), probes.probe_csv, examples),
+        "terminal_escapes": (st.tuples(terminal_texts()), partial(probes.probe_terminal, rig), few),
+        "graph_paths": (st.tuples(path_values), _in_loop(probes.probe_graph_path), examples),
+    }
+    return {name: run_property(strategy, probe, n) for name, (strategy, probe, n) in plan.items()}
+
+
 def seed_corpus(target: str, folder: Path) -> None:
     """Seeds from the repository's own samples, so libFuzzer starts from inputs that get past the first checks."""
     folder.mkdir(parents=True)
@@ -158,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("shared").setLevel(logging.ERROR)  # every refused signature is logged; millions of lines otherwise
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="janitor-fuzz-") as tmp:
-        hypothesis = {**webhook_properties(args.examples, Path(tmp)), **other_properties(args.examples, Path(tmp))}
+        hypothesis = {**webhook_properties(args.examples, Path(tmp)), **other_properties(args.examples, Path(tmp)),
+                      **webhook_attacks(args.examples, Path(tmp) / "attacks"), **other_attacks(args.examples, Path(tmp))}
         atheris = {t: run_atheris(t, args.atheris_seconds, Path(tmp)) for t in TARGETS} if args.atheris_seconds else {}
         shutil.rmtree(tmp, ignore_errors=True)
     failures = {name: r["failure"] for name, r in hypothesis.items() if r["failure"]}
@@ -170,6 +235,12 @@ def main(argv: list[str] | None = None) -> int:
         "accepted_forgeries": sum("forgery accepted" in f for f in failures.values())
         + sum("forged header accepted" in c for c in crashes.values()),
         "responses_5xx": sum("5xx" in f for f in failures.values()),
+        "tracebacks": sum(not f.startswith("AssertionError") or "traceback" in f for f in failures.values())
+        + sum("Traceback" in c for c in crashes.values()),
+        "largest_response_bytes": probes.LARGEST["response_bytes"],
+        "response_bound_bytes": probes.MAX_RESPONSE_BYTES,
+        "largest_record_bytes": probes.LARGEST["record_bytes"],
+        "record_bound_bytes": probes.MAX_DIAGNOSIS_BYTES,
         "violations": failures,
         "atheris_crashes": crashes,
         "seconds": round(time.perf_counter() - started, 1),

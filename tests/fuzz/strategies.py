@@ -323,3 +323,190 @@ def policy_texts(draw: st.DrawFn) -> str:
     keys = draw(st.lists(st.sampled_from(sorted(POLICY_KEYS)), max_size=5, unique=True))
     data = {key: draw(st.sampled_from(POLICY_KEYS[key])) for key in keys}
     return yaml.safe_dump(data, allow_unicode=True)
+
+
+# --------------------------------------------------------------------------- round two (issue 12): one class per attack
+
+#: The deviceId of the tenant object the diagnosis probe looks at, so crafted output can agree with it.
+PROBE_DEVICE_ID = "11111111-2222-3333-4444-555555555555"
+PRT_FIELDS = ["Previous Prt Attempt", "Attempt Status", "User Identity", "Credential Type", "Correlation ID", "Endpoint URI",
+              "HTTP Method", "HTTP Error", "HTTP status", "Server Error Code", "Server Error Description"]
+
+
+def worst_prt(blocks: int, width: int, codes: int) -> str:
+    """A joined device without a PRT (so the diagnosis lists its PRT attempts) with long attempt fields and many codes."""
+    text = (f"| Device State |\n AzureAdJoined : YES\n DomainJoined : NO\n DeviceId : {PROBE_DEVICE_ID}\n"
+            f" TenantName : {'T' * width * 4}\n| SSO State |\n AzureAdPrt : NO\n")
+    for b in range(blocks):
+        text += " AcquirePrtDiagnostics : PRESENT\n" + "".join(
+            f" {name} : 0xcaa2{b % 256:02x}{i:02x} {'Z' * width}\n" for i, name in enumerate(PRT_FIELDS)
+        )
+    return text + " Client ErrorCode : " + " ".join(f"0x80{j:06x}" for j in range(codes)) + "\n"
+
+
+@st.composite
+def code_floods(draw: st.DrawFn) -> str:
+    """dsregcmd output naming up to 3,000 distinct error codes (on one line, in as many fields, in PRT blocks) or
+    holding very long values: a small ticket that must not become a large diagnosis."""
+    base = draw(st.sampled_from(DSREGCMD_FIXTURES)).read_text(encoding="utf-8")
+    n = draw(st.integers(0, 3000))
+    shape = draw(st.sampled_from(["one_line", "many_fields", "prt_blocks", "long_values", "worst_prt"]))
+    if shape == "worst_prt":
+        return worst_prt(draw(st.integers(1, 40)), draw(st.integers(100, 2_000)), n)
+    if shape == "one_line":
+        return base + "\n     Client ErrorCode : " + " ".join(f"0x8{i:07x}" for i in range(1, n + 1)) + "\n"
+    if shape == "many_fields":
+        return base + "".join(f"\n  Field{i} ErrorCode : 0x801c{i % 65536:04x}" for i in range(n)) + "\n"
+    if shape == "prt_blocks":
+        block = "\n  AcquirePrtDiagnostics : PRESENT\n  Attempt Status : 0xc000{:04x}\n  Server Error Description : " + "x" * 400
+        return base + "".join(block.format(i) for i in range(n // 8)) + "\n"
+    long = "A" * draw(st.integers(1_000, 60_000))
+    return base + f"\n  TenantName : {long}\n  Error Phase : {long}\n  Client ErrorCode : 0x801c0003\n"
+
+
+#: GET /api/audit parameters a reviewer (or anyone with the function key) may send.
+audit_pages = st.fixed_dictionaries(
+    {"limit": st.integers(1, 1000).map(str), "format": st.sampled_from(["json", "csv", "excel"])},
+    optional={"kind": st.sampled_from(["decision", "ticket"]), "from": st.sampled_from(["3650d", "2020-01-01"])},
+)
+
+#: Time filters, limits and continuation tokens that overflow datetime, SQLite or int() (each was a 500).
+OVERFLOW_VALUES = [
+    "999999d", "99999999d", "9999-12-31", "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "0001-01-01",
+    "0001-01-01T00:00:00", "1969-12-31", "\uff11d", "\u00b2d", "\u0663h", "1e9d", "-1d", "9" * 5000, "",
+]
+
+
+def _token(body: Any) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(json.dumps(body).encode()).decode().rstrip("=")
+
+
+CONTINUATIONS = [
+    _token({"v": 1, "p": "2025-01-01", "s": 10**30}), _token({"v": 1, "p": "2025-01-01", "s": -1}),
+    _token({"v": 1, "p": "2025-01-01", "s": 1e300}), _token({"v": 1, "p": "9999-12-31", "s": 9_999_999_999}),
+    _token({"v": 1, "p": "0001-01-01", "s": 0}), _token({"v": 1, "p": ["x"], "s": 1}), _token([1, 2]),
+    _token({"v": 1, "p": "2025-01-01", "s": "\u00b2"}), "\u00b2", "A" * 5000, "%%%", "eyJ2IjoxfQ",
+]  # fmt: skip
+
+
+@st.composite
+def filter_params(draw: st.DrawFn) -> dict[str, str]:
+    """Review filters built to overflow: from/to/limit/continuation with extreme or non-ASCII values."""
+    values = st.sampled_from(OVERFLOW_VALUES) | st.text(max_size=30)
+    params = draw(st.fixed_dictionaries({}, optional={"from": values, "to": values, "limit": values,
+                                                      "continuation": st.sampled_from(CONTINUATIONS) | st.text(max_size=40)}))
+    return {name: value.replace("\x00", "") for name, value in params.items()}  # a NUL cannot be a CLI argument
+
+
+@st.composite
+def unicode_digit_headers(draw: st.DrawFn, body: bytes) -> str:
+    """A genuine MAC presented with a `t` spelt in digits str.isdigit() accepts and int() may not (², ١, ①, １)."""
+    digit = st.characters(categories=["Nd", "No"]).filter(lambda c: not ("0" <= c <= "9"))
+    spelt = "".join(draw(st.lists(digit | st.sampled_from("0123456789"), min_size=1, max_size=12)))
+    if spelt.isascii():
+        spelt += draw(digit)
+    return f"t={spelt},v1={mac(SECRET, str(NOW), body)}"
+
+
+@st.composite
+def huge_policy_numbers(draw: st.DrawFn) -> str:
+    """Policy YAML with an integer (decimal, hex, octal, signed, with underscores) of 40 to 20,000 digits."""
+    digits = draw(st.integers(40, 20_000))
+    spelling = draw(st.sampled_from(["{}", "-{}", "0x{}", "0o{}", "+{}", "1_{}"])).format("7" * digits)
+    key = draw(st.sampled_from(["stale: {disable_after_days: %s}", "limits: {max_destructive_per_run: %s}", "x: %s"]))
+    return key % spelling + "\n"
+
+
+# DNS rebinding and address ranges
+
+#: Ranges a callback may reach only when CALLBACK_ALLOWLIST lists the IP (issue 12 names each).
+PRIVATE_RANGES = [
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "240.0.0.0/4", "127.0.0.0/8", "0.0.0.0/8",
+    "198.18.0.0/15", "192.0.2.0/24", "fc00::/7", "fec0::/10", "64:ff9b:1::/48", "2001:db8::/32", "::ffff:10.0.0.0/104",
+    "64:ff9b::a00:0/104", "2002:a00::/24",
+]  # fmt: skip
+#: Never reachable, listed or not.
+FORBIDDEN_RANGES = ["169.254.0.0/16", "fe80::/10", "224.0.0.0/4", "ff00::/8", "0.0.0.0/32", "::/128"]
+PUBLIC_SAMPLES = ["93.184.216.34", "20.190.151.7", "2606:2800:220:1:248:1893:25c8:1946", "1.1.1.1"]
+
+
+def _in(networks: list[str]) -> st.SearchStrategy[str]:
+    import ipaddress
+
+    return st.sampled_from(networks).flatmap(lambda n: st.ip_addresses(network=ipaddress.ip_network(n))).map(str)
+
+
+callback_addresses = _in(PRIVATE_RANGES) | _in(FORBIDDEN_RANGES) | st.sampled_from(PUBLIC_SAMPLES) | st.ip_addresses().map(str)
+#: (first DNS answer, later DNS answers): public first, then this machine or an internal network.
+rebinding_answers = st.tuples(
+    st.lists(st.sampled_from(PUBLIC_SAMPLES) | callback_addresses, min_size=1, max_size=3),
+    st.lists(st.sampled_from(["127.0.0.1", "::1", "10.0.0.5", "169.254.169.254"]) | callback_addresses, min_size=1, max_size=3),
+)
+
+
+# CSV and terminal output
+
+FORMULA_STARTS = ["=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20", "\t", "\r"]
+CSV_SEPARATORS = [",", ";", "\t", "|", "\n", "\r\n", "\r"]
+FORMULA_BODIES = ["1+1", "cmd|' /C calc'!A0", 'HYPERLINK("u")', "5", "2e3", "SUM(A1)", "-5", "1]"]
+
+
+@st.composite
+def formula_cells(draw: st.DrawFn) -> str:
+    """Cell text that starts a formula at the start or after any separator a spreadsheet may split on."""
+    pieces = []
+    for _ in range(draw(st.integers(1, 5))):
+        pieces.append(draw(st.sampled_from(["", " ", '"', ' "']) | st.just("x")))
+        pieces.append(draw(st.sampled_from(FORMULA_STARTS)) + draw(st.sampled_from(FORMULA_BODIES)))
+        pieces.append(draw(st.sampled_from(CSV_SEPARATORS)))
+    return "".join(pieces) + draw(st.text(max_size=10))
+
+
+TERMINAL_ATTACKS = [
+    "\x1b[2J\x1b[H", "\x1b]0;owned\x07", "\x1b]8;;https://evil.example\x1b\\link\x1b]8;;\x1b\\", "\x1b[1A\x1b[2K", "\r",
+    "\x9b2J", "\x9d0;owned\x9c", "\x08\x08\x08", "\x07", "\u202e", "\u2066", "\u2028", "\x1bc", "\x1b[?1049h", "\x85", "\x7f",
+]  # fmt: skip
+
+
+@st.composite
+def terminal_texts(draw: st.DrawFn) -> str:
+    """A device name or reason carrying escape sequences that clear, retitle or rewrite a terminal."""
+    chunks = draw(st.lists(st.sampled_from(TERMINAL_ATTACKS) | st.text("ABCDE-19 ", max_size=6), min_size=1, max_size=6))
+    return "".join(chunks)
+
+
+# identifiers that look like others
+
+LOOKALIKES = [
+    "\u3164", "\u2800", "\u115f", "\u1160", "\uffa0", "\u00a0", "\u2007", "\u202f", "\u3000", "\u1680", "\u2000", "\u200a",
+    "\u205f", "\u034f", "\ufe0f", "\U000e0101", "\u17b4", "\u180b",
+]  # fmt: skip
+
+
+@st.composite
+def lookalike_ids(draw: st.DrawFn) -> tuple[str, str, str]:
+    """(field, value, trick): a ticket_id or requested_by that renders like a plain one."""
+    field = draw(st.sampled_from(["ticket_id", "requested_by"]))
+    base = "INC-1001" if field == "ticket_id" else "helpdesk@contoso.com"
+    trick = draw(st.sampled_from(["lookalike", "zs_space", "combining_run"]))
+    if trick == "lookalike":
+        insert = draw(st.sampled_from(LOOKALIKES))
+    elif trick == "zs_space":
+        insert = draw(st.characters(categories=["Zs"]).filter(lambda c: c != " "))
+    else:
+        insert = "".join(draw(st.lists(st.sampled_from("\u0301\u0300\u0308\u0338\u20dd\u0489"), min_size=4, max_size=40)))
+    i = draw(st.integers(1, len(base) - 1))
+    return field, base[:i] + insert + base[i:], trick
+
+
+# values placed in Graph URL paths
+
+PATH_ATTACKS = [
+    "..", ".", "../x", "a/b", "%2e%2e", "..%2f", "?a=b", "#x", "a@b.com/../x", "\u2025", "\uff0e\uff0e", "", " ", "..\\",
+    "users", "a@b.com?$select=x", "a@b..com", ".a@b.com", "a.@b.com", "a@b", "a@-b.com", "a@b.com.", "x" * 300 + "@b.com",
+    "9de5069c-5afe-4c2a-8a33-2f0a7e3d1b11/../x", "9DE5069C-5AFE-4C2A-8A33-2F0A7E3D1B11", "{9de5069c-5afe-4c2a-8a33-2f0a7e3d1b11}",
+    "ana@contoso.com", "o'brien#EXT#@contoso.onmicrosoft.com", "a!^~_-.b@x-y.example", "9de5069c-5afe-4c2a-8a33-2f0a7e3d1b11",
+]  # fmt: skip
+path_values = st.sampled_from(PATH_ATTACKS) | st.text(max_size=40) | st.uuids().map(str) | st.emails()

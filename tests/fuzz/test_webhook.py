@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import string
-from collections.abc import Iterator
 
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from shared.tickets import ACTIONS
-from tests.fuzz.probes import WebhookRig, probe_device_name, probe_forgery, probe_hostile_body, probe_replay
+from tests.fuzz.probes import probe_device_name, probe_forgery, probe_hostile_body, probe_replay
 from tests.fuzz.strategies import WINDOW, forgeries, hostile_bodies, tricky_names, valid_bodies
 
 CI = settings(
@@ -25,15 +23,6 @@ CI = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-
-
-@pytest.fixture
-def webhook(tmp_path) -> Iterator[tuple[asyncio.Runner, WebhookRig]]:
-    """One event loop and one intake for all the examples of a property."""
-    with asyncio.Runner() as runner:
-        rig = WebhookRig(tmp_path)
-        yield runner, rig
-        runner.run(rig.close())
 
 
 @CI
