@@ -40,7 +40,7 @@ class _Request:
 class Outbox:
     """Requests that asked for a callback, folded from "ticket" records one at a time, oldest first (pure)."""
 
-    requests: dict[str, _Request] = field(default_factory=dict)
+    requests: dict[str, _Request] = field(default_factory=dict[str, _Request])
 
     def add(self, record: AuditRecord) -> None:
         command_id, data, phase = record.entry.command_id, record.entry.data, _phase(record)
