@@ -19,7 +19,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -80,7 +80,8 @@ class SqliteQueue:
     (LockDuration, MaxDeliveryCount, DuplicateDetectionHistoryTimeWindow). `poll_interval` paces a waiting
     receive; `busy_timeout` is how long a transaction waits for another process's write lock.
     `fsync_every_commit` trades speed for surviving power loss. `clock` returns epoch seconds (tests may
-    pass their own; every process sharing the file must agree on time).
+    pass their own; every process sharing the file must agree on time). A waiting receive measures its wait
+    with `timer` (monotonic seconds) and pauses with `sleep`: tests pass virtual ones instead of waiting.
     """
 
     def __init__(
@@ -94,6 +95,8 @@ class SqliteQueue:
         busy_timeout: float = 30.0,
         fsync_every_commit: bool = False,
         clock: Callable[[], float] = time.time,
+        timer: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if lock_seconds <= 0:
             raise ValueError(f"lock_seconds must be positive, got {lock_seconds}")
@@ -105,6 +108,8 @@ class SqliteQueue:
         self.duplicate_window = duplicate_window
         self._poll_interval = poll_interval
         self._clock = clock
+        self._timer = timer
+        self._sleep = sleep
         self._guard = threading.Lock()  # one connection, used from worker threads one at a time
         self._db: sqlite3.Connection | None = connect_wal(self.path, timeout=busy_timeout)
         # NORMAL (WAL): every commit survives a process crash, SIGKILL included; only a power cut can undo the
@@ -192,13 +197,13 @@ class SqliteQueue:
         """Lock up to `max_messages`; when none is available, poll until `wait_seconds` have passed."""
         if max_messages < 1:
             raise ValueError(f"max_messages must be at least 1, got {max_messages}")
-        deadline = time.monotonic() + max(0.0, wait_seconds)
+        deadline = self._timer() + max(0.0, wait_seconds)
         while True:
             received = await asyncio.to_thread(self._receive, max_messages)
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self._timer()
             if received or remaining <= 0:
                 return received
-            await asyncio.sleep(min(self._poll_interval, remaining))
+            await self._sleep(min(self._poll_interval, remaining))
 
     def _receive(self, max_messages: int) -> list[ReceivedMessage]:
         now = self._clock()

@@ -8,20 +8,7 @@ from bisect import bisect_left
 import pytest
 
 from shared.graph.pacer import WritePacer
-
-
-class FakeClock:
-    """Time that moves only when someone sleeps, so the test measures the pacer, not the machine."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        await asyncio.sleep(0)
+from tests.support.manual_time import VirtualClock
 
 
 def max_in_any_window(stamps: list[float], window: float) -> int:
@@ -30,7 +17,7 @@ def max_in_any_window(stamps: list[float], window: float) -> int:
 
 
 async def test_budget_holds_in_every_window_and_rate_is_close_to_it() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     pacer = WritePacer(3000, 150, clock=clock, sleep=clock.sleep)
     stamps: list[float] = []
     for _ in range(9000):  # three windows' worth, one at a time
@@ -43,7 +30,7 @@ async def test_budget_holds_in_every_window_and_rate_is_close_to_it() -> None:
 
 
 async def test_concurrent_batches_share_the_budget_first_come_first_served() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     pacer = WritePacer(600, 30, clock=clock, sleep=clock.sleep)
     assert pacer.burst == 20
     order: list[int] = []

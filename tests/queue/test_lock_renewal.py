@@ -12,19 +12,21 @@ from shared.errors import AuditUnavailable, MessageLockLost
 from shared.ports import OutgoingMessage
 from shared.queue import SqliteQueue
 from shared.worker import Handled, drain
+from tests.support.manual_time import VirtualClock
 
 
 async def test_renew_extends_the_lock_and_an_expired_one_cannot_be_renewed(tmp_path):
-    queue = SqliteQueue(tmp_path / "q.sqlite3", lock_seconds=1.0)
-    other = SqliteQueue(tmp_path / "q.sqlite3", lock_seconds=1.0)
+    clock = VirtualClock(start=1_750_000_000.0)  # both "processes" read the same (virtual) time
+    queue = SqliteQueue(tmp_path / "q.sqlite3", lock_seconds=1.0, clock=clock)
+    other = SqliteQueue(tmp_path / "q.sqlite3", lock_seconds=1.0, clock=clock)
     try:
         await queue.send([OutgoingMessage(message_id="m1", body=b"x")])
         [message] = await queue.receive()
         for _ in range(4):
-            await asyncio.sleep(0.5)
+            clock.advance(0.5)
             await queue.renew_lock(message)
             assert await other.receive() == []  # still ours after 2 s, two lock durations
-        await asyncio.sleep(1.3)
+        clock.advance(1.3)
         with pytest.raises(MessageLockLost, match="renew the lock"):
             await queue.renew_lock(message)
         [again] = await other.receive()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,24 +9,13 @@ import pytest
 from shared.errors import MessageLockLost
 from shared.ports import OutgoingMessage
 from shared.queue import MAX_DELIVERY_COUNT_EXCEEDED, SqliteQueue
-
-
-class Clock:
-    """A settable clock (epoch seconds) so lock and schedule tests need no sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1_750_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.support.manual_time import VirtualClock
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> VirtualClock:
+    """A settable clock (epoch seconds) so lock and schedule tests need no sleeping."""
+    return VirtualClock(start=1_750_000_000.0)
 
 
 @pytest.fixture
@@ -188,22 +175,25 @@ async def test_duplicates_dropped_by_message_id_within_the_window(queue, clock):
 
 
 async def test_long_poll_returns_as_soon_as_a_message_arrives(tmp_path):
-    q = SqliteQueue(tmp_path / "q.sqlite3", poll_interval=0.02)
-    try:
-        async def send_later() -> None:
-            await asyncio.sleep(0.2)
-            await q.send([msg(1)])
+    poll, send_at = 0.02, 0.2
+    timer = VirtualClock()  # the wait is virtual: no wall-clock time passes
+    sent: list[int] = []
 
-        started = time.monotonic()
-        task = asyncio.create_task(send_later())
+    async def sleep(seconds: float) -> None:
+        await timer.sleep(seconds)
+        if timer.now >= send_at - 1e-9 and not sent:  # another process sends while the receive waits
+            sent.append(await q.send([msg(1)]))
+
+    q = SqliteQueue(tmp_path / "q.sqlite3", poll_interval=poll, timer=timer, sleep=sleep)
+    try:
         got = await q.receive(wait_seconds=5)
-        elapsed = time.monotonic() - started
-        await task
         assert [m.message_id for m in got] == ["m1"]
-        assert 0.15 < elapsed < 2
-        started = time.monotonic()
+        assert send_at - 1e-9 <= timer.now <= send_at + poll + 1e-9  # found on the first poll after it came
+        assert all(0 < s <= poll for s in timer.slept)  # polled every poll_interval
+        started, asked = timer.now, len(timer.slept)
         assert await q.receive(wait_seconds=0.2) == []
-        assert time.monotonic() - started >= 0.19
+        assert timer.now - started == pytest.approx(0.2)  # the whole wait, and no longer
+        assert timer.slept[asked:] and all(0 < s <= poll for s in timer.slept[asked:])
     finally:
         await q.close()
 

@@ -29,3 +29,26 @@ async def settle() -> None:
     """Let every ready task run (a handful of event-loop turns; no wall-clock time passes)."""
     for _ in range(10):
         await asyncio.sleep(0)
+
+
+class VirtualClock:
+    """Time that moves only when the test advances it or the code under test sleeps on it.
+
+    Pass it as a clock and `sleep` as the injected sleep: waits take no wall-clock time, and `slept` keeps
+    every delay asked for, so a test asserts what was waited rather than racing the machine.
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)  # still a suspension point, as a real sleep is
