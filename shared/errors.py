@@ -1,6 +1,10 @@
-"""Error types. Transient errors are retried (the message is abandoned); permanent ones dead-letter.
+"""Error types: one hierarchy, two families. Transient errors are worth another delivery later (the message
+is abandoned); permanent ones are not (a terminal `failed` decision, the message dead-lettered).
 
-A normal outcome (a gate saying no) is a value, never an exception.
+A normal outcome (a gate saying no) is a value, never an exception. Microsoft Graph failures are classified
+once, where the answer is read (shared/graph/failures.py), into the Graph classes below; each is also a
+TransientError or a PermanentError, so callers decide retry or not from the class alone (azure-core's
+HttpResponseError family is the model).
 """
 
 from __future__ import annotations
@@ -8,6 +12,11 @@ from __future__ import annotations
 
 class JanitorError(Exception):
     """Base class for every error the project raises on purpose."""
+
+    @property
+    def transient(self) -> bool:
+        """Worth trying again later (the class says so: TransientError and its subclasses)."""
+        return isinstance(self, TransientError)
 
 
 class ConfigError(JanitorError):
@@ -28,7 +37,11 @@ class PermanentError(JanitorError):
 
 
 class GraphError(JanitorError):
-    """A Microsoft Graph call failed. Carries Graph's request-id so support can trace it."""
+    """A Microsoft Graph call failed. Carries Graph's request-id so support can trace it.
+
+    Raised as one of the subclasses below wherever the failure is known; the base class itself is
+    permanent (a refusal of ours, e.g. a nextLink to another host).
+    """
 
     def __init__(
         self,
@@ -37,13 +50,11 @@ class GraphError(JanitorError):
         status: int | None = None,
         code: str | None = None,
         request_id: str | None = None,
-        transient: bool = False,
     ) -> None:
         self.message = message  # the sentence alone, without the status/code/request-id suffix
         self.status = status
         self.code = code
         self.request_id = request_id
-        self.transient = transient
         detail = ", ".join(
             part
             for part in (
@@ -56,16 +67,29 @@ class GraphError(JanitorError):
         super().__init__(f"{message} ({detail})" if detail else message)
 
 
-class GraphNotFound(GraphError):
+class GraphThrottled(GraphError, TransientError):
+    """429 that outlived the gateway's retry budget: try again later."""
+
+
+class GraphUnavailable(GraphError, TransientError):
+    """5xx or 408, Graph unreachable, an answer that could not be read, a $batch left unanswered."""
+
+
+class GraphPermissionDenied(GraphError, PermanentError):
+    """401/403: the token is not accepted, or the app identity lacks a permission (the message names it)."""
+
+
+class GraphBadRequest(GraphError, PermanentError):
+    """400 and the other 4xx Graph refuses for good, among them its non-Windows refusal (400 Request_BadRequest:
+    an application may change only extensionAttributes of a non-Windows device)."""
+
+
+class GraphNotFound(GraphError, PermanentError):
     """404: the object does not exist (a delete that finds it gone is a success)."""
 
 
-class GraphPermissionError(GraphError):
-    """403: the app identity lacks a Graph application permission; the message names it."""
-
-
-class GraphThrottled(GraphError):
-    """429/503/504 that outlived the retry budget."""
+#: The earlier name of GraphPermissionDenied.
+GraphPermissionError = GraphPermissionDenied
 
 
 class AuditUnavailable(TransientError):

@@ -1,6 +1,8 @@
 """Turn a failed Graph response into a typed error a person can act on (pure: no I/O).
 
-Used for whole responses and for the inner responses of a $batch alike, so both read the same way.
+The one place a Graph status is classified (`error_class`): whole responses, the inner responses of a
+$batch and the write results the worker interprets all read the same way, so the worker decides retry or
+not from the error's class alone.
 """
 
 from __future__ import annotations
@@ -8,11 +10,18 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Mapping
-from typing import Any
 
-from shared.errors import GraphError, GraphNotFound, GraphPermissionError, GraphThrottled
+from shared.errors import (
+    GraphBadRequest,
+    GraphError,
+    GraphNotFound,
+    GraphPermissionDenied,
+    GraphThrottled,
+    GraphUnavailable,
+)
 from shared.graph.permissions import missing_permission_hint
 from shared.graph.wire import ErrorDetail
+from shared.ports import GraphResult
 
 #: Statuses worth another attempt (after Retry-After when Graph sends one).
 RETRYABLE_STATUSES = frozenset({429, 503, 504})
@@ -105,16 +114,31 @@ def failure_message(status: int, detail: ErrorDetail, method: str, path: str, *,
     return f"Graph rejected {what} as invalid.{said}"
 
 
+def error_class(status: int) -> type[GraphError]:
+    """The class of a failed answer: 429 throttled, 5xx/408 or no answer (0) unavailable (both transient);
+    401/403 permission denied, 404 not found, any other 4xx a bad request (all permanent)."""
+    if status == 429:
+        return GraphThrottled
+    if status == 0 or status == 408 or status >= 500:
+        return GraphUnavailable
+    if status in (401, 403):
+        return GraphPermissionDenied
+    if status == 404:
+        return GraphNotFound
+    return GraphBadRequest
+
+
 def graph_error(
     status: int, detail: ErrorDetail, request_id: str | None, method: str, path: str, *, retry_after: float | None = None
 ) -> GraphError:
     """The typed error for a failed request (403 names the permission to grant)."""
     message = failure_message(status, detail, method, path, retry_after=retry_after)
-    kwargs: dict[str, Any] = {"status": status, "code": detail.code, "request_id": request_id}
-    if status == 403:
-        return GraphPermissionError(message, **kwargs)
-    if status == 404:
-        return GraphNotFound(message, **kwargs)
-    if status in RETRYABLE_STATUSES:
-        return GraphThrottled(message, transient=True, **kwargs)
-    return GraphError(message, transient=status >= 500, **kwargs)
+    return error_class(status)(message, status=status, code=detail.code, request_id=request_id)
+
+
+def result_error(result: GraphResult) -> GraphError | None:
+    """The typed error a write's result stands for (the gateway reports $batch writes as results); None: it worked."""
+    if 0 < result.status < 400:
+        return None
+    message = result.error_message or result.error_code or f"Graph answered {result.status}"
+    return error_class(result.status)(message, status=result.status, code=result.error_code, request_id=result.request_id)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from shared.errors import GraphError, GraphNotFound
+from shared.errors import GraphError, GraphNotFound, GraphUnavailable
 from shared.graph import paths, wire
 from shared.graph.client import Endpoint, auth_provider, build_client, endpoint_from, http_client
 from shared.graph.concurrency import throttle_percent
@@ -124,10 +124,9 @@ class GraphGateway:
         try:
             response: httpx.Response = await self.client.request_adapter.send_primitive_async(info, "bytes", None)
         except httpx.TransportError as exc:
-            error = GraphError(
+            error = GraphUnavailable(
                 f"could not reach Microsoft Graph at {self._endpoint.origin} ({type(exc).__name__}: {exc}); "
-                "check GRAPH_BASE_URL and the network",
-                transient=True,
+                "check GRAPH_BASE_URL and the network"
             )
             raise TransientResponse(error) from exc
         # The body is read; httpx's Response and its stream refer to each other, a cycle that would keep every
@@ -444,7 +443,7 @@ class GraphGateway:
                 del pending[inner.id]
             if pending:
                 if last is None:
-                    last = GraphError("Graph's $batch reply left some requests unanswered", transient=True)
+                    last = GraphUnavailable("Graph's $batch reply left some requests unanswered")
                 raise TransientResponse(last, max(waits) if waits else None)
 
         try:
@@ -573,12 +572,13 @@ class GraphGateway:
 
 
 def _read(decoder: Any, response: httpx.Response) -> Any:
-    """Decode a response body; a body of an unexpected shape becomes a GraphError naming the request."""
+    """Decode a response body; a body of an unexpected shape is treated like no answer (GraphUnavailable: tried
+    again later), and the error names the request."""
     try:
         return decoder.decode(response.content)
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
         request = response.request
-        raise GraphError(
+        raise GraphUnavailable(
             f"Graph's answer to {request.method} {request.url.path} does not have the expected shape: {exc}",
             status=response.status_code,
             request_id=response.headers.get("request-id"),

@@ -2,8 +2,8 @@
 
 Retries 429/503/504 (whole responses and inner $batch responses) and transport errors, waiting for
 Retry-After when Graph sends it and exponential backoff with jitter otherwise, bounded both in attempts
-and in total time. When the budget runs out the last error is raised as GraphThrottled (or GraphError for
-an unreachable endpoint) saying how long it tried.
+and in total time. When the budget runs out the last error is raised again, of its own class (GraphThrottled,
+or GraphUnavailable for a 503/504 or an unreachable endpoint), saying how long it tried.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import tenacity
 
 from shared import settings, telemetry
-from shared.errors import GraphError, GraphThrottled
+from shared.errors import GraphError
 from shared.graph.failures import TransientResponse
 
 log = logging.getLogger(__name__)
@@ -100,5 +100,4 @@ def give_up(exc: TransientResponse, what: str, attempts: int, seconds: float) ->
         f"(GRAPH_MAX_ATTEMPTS / GRAPH_MAX_RETRY_SECONDS bound the retries); last error: {last.message.rstrip('.')}. "
         "It is safe to run again later."
     )
-    cls = GraphThrottled if isinstance(last, GraphThrottled) else GraphError
-    return cls(message, status=last.status, code=last.code, request_id=last.request_id, transient=True)
+    return type(last)(message, status=last.status, code=last.code, request_id=last.request_id)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from shared.errors import GraphError, GraphPermissionError
+from shared.errors import GraphBadRequest, GraphPermissionError
 from shared.graph import GraphGateway
 from shared.graph.failures import failure_message, graph_error, is_non_windows_refusal
 from shared.graph.gateway import LAPS_SELECT
@@ -104,7 +104,7 @@ def test_the_non_windows_refusal_is_recognised_only_from_its_own_answer() -> Non
     assert not is_non_windows_refusal(403, NON_WINDOWS.code, NON_WINDOWS.message)
     assert not is_non_windows_refusal(400, "Request_BadRequest", "Unable to update on-premises mastered objects.")
     error = graph_error(400, NON_WINDOWS, "rid-1", "PATCH", "/devices/abc")
-    assert type(error) is GraphError and not error.transient and error.code == "Request_BadRequest"
+    assert type(error) is GraphBadRequest and not error.transient and error.code == "Request_BadRequest"
     assert "PATCH /devices/abc" in error.message and "grant" not in error.message.lower()
     generic = failure_message(400, ErrorDetail(code="Request_BadRequest", message="bad"), "PATCH", "/devices/abc")
     assert "not Windows" not in generic

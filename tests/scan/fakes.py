@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.errors import AuditUnavailable, GraphError
+from shared.errors import AuditUnavailable, GraphError, GraphUnavailable
 from shared.models import Device
 from shared.ports import AuditEntry, AuditRecord, GraphResult, OutgoingMessage
 from shared.scan.partitions import PARTITION_CHOICES, partitions_for
@@ -41,7 +41,7 @@ class FakeGraph:
         matching = [d for d in self.devices if self.ignore_filter or partition.covers(d.device_id)]
         for start in range(0, len(matching), self.page_size):
             if self.fail_after_pages is not None and self.pages_served >= self.fail_after_pages:
-                raise GraphError("simulated outage", status=503, request_id="req-1", transient=True)
+                raise GraphUnavailable("simulated outage", status=503, request_id="req-1")
             self.pages_served += 1
             yield matching[start : start + self.page_size]
 

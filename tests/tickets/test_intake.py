@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from shared import commands
-from shared.errors import GraphError, GraphPermissionError, TransientError
+from shared.errors import GraphPermissionError, GraphUnavailable, TransientError
 from shared.tickets import NO_OBJECT_ID, PayloadError, PayloadTooLarge, post_ticket, request_id, ticket_device_ref, ticket_status
 from tests.diagnosis.fakes import FakeGraph, device, fixture
 from tests.tickets.helpers import ID_KEY, SECRET, encode, make_intake, payload, signed_headers, ticket_records
@@ -153,7 +153,7 @@ class GraphDown(FakeGraph):
 @pytest.mark.parametrize(
     ("error", "status"),
     [
-        (GraphError("Graph is busy", status=503, transient=True), 503),
+        (GraphUnavailable("Graph is busy", status=503), 503),
         (GraphPermissionError("Device.Read.All is missing", status=403), 500),
     ],
 )

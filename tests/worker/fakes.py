@@ -104,7 +104,7 @@ class FakeGraph:
     async def get_device(self, object_id: str) -> Device | None:
         self.reads += 1
         if self.throttle_reads:
-            raise GraphThrottled("throttled", status=429, transient=True)
+            raise GraphThrottled("throttled", status=429)
         return self.devices.get(object_id)
 
     async def update_devices(self, changes: Sequence[tuple[str, Mapping[str, Any]]]) -> list[GraphResult]:
