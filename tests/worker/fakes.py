@@ -12,7 +12,7 @@ from shared.commands import RemediationCommand, message_id
 from shared.errors import GraphThrottled
 from shared.graph.failures import failure_message
 from shared.graph.wire import ErrorDetail
-from shared.models import Device
+from shared.models import Device, ExtensionAttributes
 from shared.policy import Policy, policy_from_data
 from shared.ports import GraphResult, Owner
 from shared.tags import Tag
@@ -70,6 +70,19 @@ def _refused(status: int, code: str, message: str, path: str) -> GraphResult:
     return GraphResult(status, "req-refused", error_code=code, error_message=failure_message(status, detail, "PATCH", path))
 
 
+def _patched(dev: Device, body: Mapping[str, Any]) -> Device:
+    """The fake's own model of a device PATCH: the named extension attributes and accountEnabled are set, and a
+    property it does not model is a test bug (KeyError). Tests read the result from `FakeGraph.devices`."""
+    unknown = set(body) - {"accountEnabled", "extensionAttributes"}
+    if unknown:
+        raise KeyError(f"the fake does not model PATCH of {sorted(unknown)}")
+    ext = dev.extension_attributes or ExtensionAttributes()
+    for name, value in (body.get("extensionAttributes") or {}).items():
+        ext = msgspec.structs.replace(ext, **{"extension_attribute" + name.removeprefix("extensionAttribute"): value})
+    enabled = body.get("accountEnabled", dev.account_enabled)
+    return msgspec.structs.replace(dev, extension_attributes=ext, account_enabled=enabled)
+
+
 def gate_context(dev: Device | None, action: str = "disable", policy: Policy | None = None, **kw: Any) -> GateContext:
     """The gates' input for a pure test: `dev` is both the scan's snapshot and the device as read now."""
     cmd = kw.pop("cmd", None)
@@ -121,13 +134,7 @@ class FakeGraph:
             if "accountEnabled" in body and not (dev.operating_system or "").lower().startswith("windows"):
                 out.append(_refused(400, "Request_BadRequest", NON_WINDOWS_PATCH, f"/devices/{object_id}"))
                 continue
-            data = msgspec.to_builtins(dev)
-            for key, value in body.items():
-                if key == "extensionAttributes":
-                    data["extensionAttributes"] = {**(data.get("extensionAttributes") or {}), **value}
-                else:
-                    data[key] = value
-            self.devices[object_id] = msgspec.convert(data, Device)
+            self.devices[object_id] = _patched(dev, body)
             out.append(GraphResult(204, f"req-{len(self.writes)}"))
         return out
 
@@ -160,6 +167,11 @@ class FakeGraph:
     async def managed_device_last_sync(self, device_id: str) -> datetime | None:
         self.lookups.append(("intune", device_id))
         return self.intune.get(device_id)
+
+    async def find_devices(self, name_or_id: str) -> list[Device]:
+        key = name_or_id.lower()
+        return [d for d in self.devices.values() if key in (d.id.lower(), (d.device_id or "").lower(),
+                                                             (d.display_name or "").lower())]
 
     async def send_mail(self, sender: str, to: Sequence[str], subject: str, body_html: str) -> GraphResult:
         self.mails.append((sender, list(to), subject, body_html))

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from shared.commands import encode
-from shared.errors import AuditUnavailable, TransientError
+from shared.errors import AuditUnavailable, GraphThrottled, TransientError
 from shared.ports import AuditEntry
 from shared.tags import Tag
 from shared.worker.records import invalid_command_id
@@ -149,9 +149,9 @@ async def test_transient_failure_on_last_delivery_is_recorded_failed(make_worker
     cmd = command(dev)
     worker = make_worker(graph, max_deliveries=3)
     for delivery in (1, 2):
-        with pytest.raises(TransientError, match="re-read"):
+        with pytest.raises(GraphThrottled, match="throttled"):  # the gateway's own class: transient, retried
             await worker.handle(encode(cmd), message_id=cmd.command_id, delivery_count=delivery)
     handled = await worker.handle(encode(cmd), message_id=cmd.command_id, delivery_count=3)
     assert handled.settle == "dead_letter" and handled.decision == "failed"
     [decision] = await decisions_of(audit, cmd.command_id)
-    assert "gave up after 3 deliveries" in decision.entry.reason
+    assert "gave up after 3 deliveries" in decision.entry.reason and decision.entry.data["error"] == "GraphThrottled"
