@@ -36,7 +36,7 @@ class HttpAnswer:
     status: int
     body: bytes
     mimetype: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict[str, str])
 
 
 def _json(status: int, payload: Mapping[str, Any], headers: dict[str, str] | None = None) -> HttpAnswer:

@@ -18,6 +18,7 @@ from typing import Any
 
 from shared import settings
 from shared.errors import ConfigError
+from shared.jsonshape import is_array, is_dict
 from shared.tickets.payloads import SOURCES, PayloadError, TicketRequest, validate
 
 GENERIC_FIELDS = ("ticket_id", "device", "action", "requested_by", "user", "dsregcmd", "callback_url")
@@ -61,7 +62,7 @@ def field_map(source: str, env: Mapping[str, str] | None = None) -> dict[str, An
             override = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise ConfigError(name, f"is not valid JSON ({exc.msg} at character {exc.pos})") from None
-        if not isinstance(override, dict):
+        if not is_dict(override):
             raise ConfigError(name, 'must be a JSON object such as {"device": "issue.fields.customfield_10050"}')
         for key, spec in override.items():
             if key not in GENERIC_FIELDS:
@@ -74,9 +75,9 @@ def field_map(source: str, env: Mapping[str, str] | None = None) -> dict[str, An
 def _check_spec(setting: str, key: str, spec: Any) -> None:
     if spec is None or isinstance(spec, str):
         return
-    if isinstance(spec, list) and all(isinstance(p, str) for p in spec):
+    if is_array(spec) and all(isinstance(p, str) for p in spec):
         return
-    if isinstance(spec, dict) and set(spec) <= {"path", "default"}:
+    if is_dict(spec) and set(spec) <= {"path", "default"}:
         _check_spec(setting, key, spec.get("path"))
         if spec.get("default") is None or isinstance(spec.get("default"), str):
             return
@@ -87,9 +88,9 @@ def resolve(data: Any, path: str) -> Any:
     """The value at a dotted path ("issue.fields.reporter.emailAddress"; digits index lists), or None."""
     node = data
     for part in path.split("."):
-        if isinstance(node, dict):
+        if is_dict(node):
             node = node.get(part)
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        elif is_array(node) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
             return None
@@ -98,9 +99,9 @@ def resolve(data: Any, path: str) -> Any:
 
 def adf_text(node: Any) -> str:
     """Plain text of an Atlassian Document Format tree (block nodes end with a line break)."""
-    if isinstance(node, list):
+    if is_array(node):
         return "".join(adf_text(n) for n in node)
-    if not isinstance(node, dict):
+    if not is_dict(node):
         return ""
     if node.get("type") == "text":
         return str(node.get("text", ""))
@@ -112,13 +113,13 @@ def adf_text(node: Any) -> str:
 
 def flatten(value: Any) -> Any:
     """Objects these systems use for one value become that value's text; other values pass through."""
-    if isinstance(value, dict):
+    if is_dict(value):
         if value.get("type") == "doc" and "content" in value:
             return adf_text(value).strip("\n")
         for key in _OBJECT_TEXT_KEYS:
             if value.get(key) not in (None, ""):
                 return flatten(value[key])
-    if isinstance(value, list) and len(value) == 1:
+    if is_array(value) and len(value) == 1:
         return flatten(value[0])
     return value
 
@@ -127,10 +128,10 @@ def _lookup(data: Any, spec: Any) -> Any:
     if spec is None:
         return None
     default = None
-    if isinstance(spec, dict):
+    if is_dict(spec):
         default = spec.get("default")
         spec = spec.get("path")
-    paths = [spec] if isinstance(spec, str) else list(spec or [])
+    paths = [spec] if isinstance(spec, str) else list(spec or ())
     for path in paths:
         value = flatten(resolve(data, path))
         if value not in (None, "", [], {}):
@@ -145,12 +146,13 @@ def map_payload(data: Any, mapping: Mapping[str, Any]) -> dict[str, Any]:
 
 def detect_source(data: Any) -> str:
     """Which system sent the payload, when the caller did not say (`?source=`)."""
-    if isinstance(data, dict):
-        if "webhookEvent" in data and isinstance(data.get("issue"), dict):
+    if is_dict(data):
+        if "webhookEvent" in data and is_dict(data.get("issue")):
             return "jira"
         if "ticket_id" in data:
             return "generic"
-        body = data.get("result") if isinstance(data.get("result"), dict) else data
+        result = data.get("result")
+        body = result if is_dict(result) else data
         if "number" in body or "sys_id" in body:
             return "servicenow"
     raise PayloadError(["source: cannot tell which ticketing system sent this; add ?source=generic, jira or servicenow"])
@@ -160,12 +162,12 @@ def to_request(data: Any, *, source: str | None, env: Mapping[str, str] | None =
     """Validate a decoded body from any supported source into a TicketRequest (PayloadError when bad)."""
     if source is not None and source not in SOURCES:
         raise PayloadError([f"source: must be one of {', '.join(SOURCES)}, not {source!r}"])
-    if not isinstance(data, dict):
+    if not is_dict(data):
         raise PayloadError(["body: must be a JSON object"])
     source = source or detect_source(data)
     if source == "generic":
         return validate(data, source=source)
-    if source == "servicenow" and isinstance(data.get("result"), dict):
+    if source == "servicenow" and is_dict(data.get("result")):
         data = data["result"]  # the Table API answer shape, when an outbound message forwards a record as-is
     mapped = map_payload(data, field_map(source, env))
     try:
@@ -181,6 +183,6 @@ def _explain(problem: str, mapping: Mapping[str, Any], source: str) -> str:
     spec = mapping.get(field)
     if spec is None:
         return problem
-    where = spec.get("path") if isinstance(spec, dict) else spec
-    paths = [where] if isinstance(where, str) else list(where or [])
+    where = spec.get("path") if is_dict(spec) else spec
+    paths = [where] if isinstance(where, str) else list(where or ())
     return f"{problem} (looked in {', '.join(paths)} of the {source} payload; mapping setting {_SETTING[source]})"

@@ -35,7 +35,7 @@ def _unavailable(exc: Exception) -> ApiResponse:
 class ApiResponse:
     status: int
     body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict[str, str])
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -22,6 +22,7 @@ from shared.commands import RemediationCommand, TicketRef
 from shared.diagnosis import choose_device, parse_dsregcmd
 from shared.diagnosis.gather import NIL_GUID
 from shared.errors import GraphError, GraphPermissionError, PermanentError, TransientError
+from shared.jsonshape import is_array, is_dict
 from shared.models import Device
 from shared.policy import Policy, load_policy, policy_hash
 from shared.ports import AuditEntry, AuditLog, GraphPort, OutgoingMessage, QueueSender
@@ -110,10 +111,10 @@ def _depth(data: Any) -> int:
     deepest, stack = 0, [(data, 1)]
     while stack:
         node, level = stack.pop()
-        if isinstance(node, dict | list):
+        if is_dict(node) or is_array(node):
             deepest = max(deepest, level)
-            children = node.values() if isinstance(node, dict) else node
-            stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+            children = node.values() if is_dict(node) else node
+            stack.extend((child, level + 1) for child in children if is_dict(child) or is_array(child))
     return deepest
 
 

@@ -21,6 +21,7 @@ import msgspec
 from shared.diagnosis import DsregcmdParseError, parse_dsregcmd
 from shared.errors import JanitorError
 from shared.graph.paths import is_user_key
+from shared.jsonshape import is_dict
 
 ACTIONS = ("diagnose", "scope_check", "notify", "disable", "delete")
 SOURCES = ("generic", "jira", "servicenow")
@@ -127,12 +128,13 @@ def _first_lookalike(text: str) -> tuple[int, str] | None:
     return None
 
 
-def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", bool: "true/false", float: "a number"}.get(type(value), type(value).__name__)
+def _kind(value: object) -> str:
+    kinds: dict[type[Any], str] = {dict: "an object", list: "a list", bool: "true/false", float: "a number"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def _device(problems: list[str], value: Any) -> DeviceRef | None:
-    if isinstance(value, dict):
+    if is_dict(value):
         given = [(k, value[k]) for k in ("name", "id", "deviceId") if value.get(k) not in (None, "")]
         if len(given) != 1:
             problems.append('device: give exactly one of "name", "id" or "deviceId"')
@@ -173,7 +175,7 @@ def _dsregcmd(problems: list[str], value: Any) -> str | None:
 
 def validate(data: Any, *, source: str) -> TicketRequest:
     """A TicketRequest from generic-schema data; PayloadError listing every problem otherwise."""
-    if not isinstance(data, dict):
+    if not is_dict(data):
         raise PayloadError([f"body: must be a JSON object, not {_kind(data)}"])
     problems: list[str] = []
     ticket_id = _text(problems, "ticket_id", data.get("ticket_id"), required=True, limit=MAX_ID_CHARS, identifier=True)
