@@ -12,5 +12,5 @@ bp = func.Blueprint()
 
 @bp.route(route="audit", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def audit_query(req: func.HttpRequest) -> func.HttpResponse:
-    answer = await answer_query(dict(req.params), bootstrap.audit_log)
+    answer = await answer_query(dict(req.params), bootstrap.shared_audit_log)
     return func.HttpResponse(answer.body, status_code=answer.status, mimetype=answer.mimetype, headers=answer.headers)

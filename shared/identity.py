@@ -12,11 +12,17 @@ from shared import settings
 
 
 def azure_credential(env: Mapping[str, str] | None = None, *, client_id: str | None = None) -> Any:
-    """User-assigned managed identity when AZURE_CLIENT_ID is set, else DefaultAzureCredential (developer logins too).
+    """The process's credential: one per client id, so every adapter shares one token cache (shared.bootstrap)."""
+    from shared import bootstrap
+
+    return bootstrap.shared_credential(client_id or settings.get("AZURE_CLIENT_ID", env))
+
+
+def build_credential(client_id: str | None) -> Any:
+    """User-assigned managed identity when a client id is given, else DefaultAzureCredential (developer logins too).
 
     An async credential (azure.identity.aio), imported only when first needed.
     """
-    client_id = client_id or settings.get("AZURE_CLIENT_ID", env)
     if client_id:
         from azure.identity.aio import ManagedIdentityCredential
 

@@ -50,7 +50,10 @@ def _error(status: int, code: str, message: str, **extra: str) -> HttpAnswer:
 
 
 async def answer_query(params: Mapping[str, str], open_log: Callable[[], AuditLog], *, now: datetime | None = None) -> HttpAnswer:
-    """Answer GET /api/audit: one page of records as JSON or CSV, the next page's token in a header."""
+    """Answer GET /api/audit: one page of records as JSON or CSV, the next page's token in a header.
+
+    `open_log` returns the audit log to read; its owner closes it (the Function passes the process's one).
+    """
     try:
         request = parse_request(params, now=now)
     except FilterError as exc:
@@ -65,8 +68,6 @@ async def answer_query(params: Mapping[str, str], open_log: Callable[[], AuditLo
     except AuditUnavailable as exc:
         log.warning("audit API: %s", exc)
         return _error(503, "AuditUnavailable", "the audit store cannot be read right now; retry later")
-    finally:
-        await audit.close()
     headers = {CONTINUATION_HEADER: continuation} if continuation else {}
     if request.format != "json":
         headers["Content-Disposition"] = 'attachment; filename="audit.csv"'

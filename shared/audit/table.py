@@ -439,8 +439,7 @@ class TableAuditLog(PagedAuditLog):
         return walker
 
     async def close(self) -> None:
+        """Close the table client; the credential is the caller's (the process's, see shared.bootstrap)."""
         if self._client is not None:
             await self._client.close()
             self._client = None
-        if self._credential is not None and hasattr(self._credential, "close"):
-            await self._credential.close()

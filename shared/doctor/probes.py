@@ -45,7 +45,7 @@ async def _probe_servicebus(env: Mapping[str, str]) -> CheckResult:
     from shared.queue.servicebus_target import ServiceBusTarget, translate_error
 
     target = ServiceBusTarget.from_settings(env)
-    client, credential = target.open_client(retry_total=1, retry_backoff_max=2.0)
+    client = target.open_client(retry_total=1, retry_backoff_max=2.0)
     doing = "receive messages"
     try:
         async with client:
@@ -58,9 +58,6 @@ async def _probe_servicebus(env: Mapping[str, str]) -> CheckResult:
         error = translate_error(exc, target, doing)
         fix = "check SERVICEBUS__fullyQualifiedNamespace, SERVICEBUS_QUEUE_NAME and the identity's Service Bus roles"
         return fail(QUEUE, str(error), fix)
-    finally:
-        if credential is not None:
-            await credential.close()
     return ok(QUEUE, f"{target.where}: receiver and sender links open")
 
 

@@ -30,7 +30,6 @@ class ServiceBusLink:
         self._client_options: dict[str, Any] = {"retry_total": retry_total, "retry_backoff_max": retry_backoff_max}
         self._handler_options: dict[str, Any] = {"keep_alive": keep_alive_seconds}  # for get_queue_sender/receiver
         self._client: Any = None
-        self._credential: Any = None
         self._handler: Any = None
         self._opening = asyncio.Lock()
 
@@ -41,14 +40,14 @@ class ServiceBusLink:
     async def _open(self) -> Any:
         async with self._opening:
             if self._handler is None:
-                client, credential = self.target.open_client(**self._client_options)
+                client = self.target.open_client(**self._client_options)
                 try:
                     handler = self._make_handler(client)
                     await handler.__aenter__()  # opens the link with the SDK's own retries and timeouts
                 except BaseException:
-                    await _close_all(client, credential)
+                    await client.close()
                     raise
-                self._client, self._credential, self._handler = client, credential, handler
+                self._client, self._handler = client, handler
             return self._handler
 
     async def _reset(self) -> None:
@@ -59,9 +58,9 @@ class ServiceBusLink:
             log.debug("closing a failed Service Bus link raised", exc_info=True)
 
     async def close(self) -> None:
-        handler, client, credential = self._handler, self._client, self._credential
-        self._handler = self._client = self._credential = None
-        await _close_all(handler, client, credential)
+        handler, client = self._handler, self._client
+        self._handler = self._client = None
+        await _close_all(handler, client)
 
     async def __aenter__(self) -> Self:
         return self
@@ -71,7 +70,7 @@ class ServiceBusLink:
 
 
 async def _close_all(*closeables: Any) -> None:
-    """Close handler, client and credential in that order, skipping the ones never created."""
+    """Close handler, then client, skipping the ones never created (the credential is the process's)."""
     for closeable in closeables:
         if closeable is not None:
             await closeable.close()

@@ -82,8 +82,8 @@ class ServiceBusTarget:
             )
         return cls(queue_name, namespace=normalise_namespace(namespace), client_id=settings.get("AZURE_CLIENT_ID", env))
 
-    def open_client(self, *, retry_total: int, retry_backoff_max: float) -> tuple[ServiceBusClient, Any | None]:
-        """The async SDK client and the credential to close with it (None for a connection string)."""
+    def open_client(self, *, retry_total: int, retry_backoff_max: float) -> ServiceBusClient:
+        """The async SDK client. Its managed-identity credential is the process's (shared.bootstrap closes it)."""
         from azure.servicebus.aio import ServiceBusClient
 
         options: dict[str, Any] = {
@@ -92,9 +92,8 @@ class ServiceBusTarget:
             "retry_backoff_max": retry_backoff_max,
         }
         if self.connection_string:
-            return ServiceBusClient.from_connection_string(self.connection_string, **options), None
-        credential = azure_credential(client_id=self.client_id)
-        return ServiceBusClient(self.namespace or "", credential, **options), credential
+            return ServiceBusClient.from_connection_string(self.connection_string, **options)
+        return ServiceBusClient(self.namespace or "", azure_credential(client_id=self.client_id), **options)
 
 
 def normalise_namespace(value: str) -> str:

@@ -12,9 +12,9 @@ keyed by the message id). Nothing is acted on in between.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
+from shared import bootstrap
 from shared.errors import JanitorError
 from shared.worker.handler import Handled, Worker
 
@@ -23,7 +23,6 @@ class DeadLetterRequested(JanitorError):
     """Raised so the host abandons the message until Service Bus dead-letters it (see the module doc)."""
 
 
-_cache: dict[int, Worker] = {}
 _factory: Callable[[], Worker] | None = None
 
 
@@ -31,24 +30,20 @@ def set_worker_factory(factory: Callable[[], Worker] | None) -> None:
     """Tests (and tools) replace how the process's Worker is built; None restores settings-based wiring."""
     global _factory
     _factory = factory
-    _cache.clear()
 
 
-def process_worker(env: Mapping[str, str] | None = None) -> Worker:
-    """The Worker of this process and event loop, built on first use (never at import time)."""
-    key = id(asyncio.get_running_loop())
-    worker = _cache.get(key)
-    if worker is None:
-        if _factory is not None:
-            worker = _factory()
-        else:
-            from shared.worker import open_worker
+def _settings_worker() -> Worker:
+    from shared.worker import open_worker
 
-            worker = open_worker(env)
-            worker.digest = False  # one invocation per message: nothing would ever flush a digest
-        _cache.clear()
-        _cache[key] = worker
+    worker = open_worker()
+    worker.digest = False  # one invocation per message: nothing would ever flush a digest
     return worker
+
+
+def process_worker() -> Worker:
+    """The Worker of this process and event loop, built on first use (never at import time; shared.bootstrap)."""
+    factory = _factory or _settings_worker
+    return bootstrap.shared(("worker", factory), factory)
 
 
 #: Seconds an invocation waits, message locked (the host renews it), for the audit store to come back before

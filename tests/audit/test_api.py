@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ import azure.functions as func
 import pytest
 
 from functions.audit_api import audit_query
+from shared import bootstrap
 from shared.audit import SqliteAuditLog, TableAuditLog
 from shared.audit.codec import RECORD_FIELDS
 from shared.audit.filters import parse_request
@@ -44,7 +46,8 @@ async def configured(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
         audit = TableAuditLog(azurite.connection_string, azurite_table_name, clock=clock)
     records = await fill(audit)
     await audit.close()
-    return records
+    yield records
+    await bootstrap.close_shared()  # the Function's audit log is the process's: closed once, at the end
 
 
 def test_the_function_is_a_get_route_behind_a_function_key() -> None:
@@ -126,18 +129,18 @@ async def test_pages_are_cut_by_bytes_and_chain_without_gaps(tmp_path: Path) -> 
     audit = SqliteAuditLog(tmp_path / "a.sqlite3")
     for i in range(1_000):
         await audit.append(AuditEntry(kind="decision", command_id=f"c{i}", data={"note": "x" * 4_000}))
-    await audit.close()
     seen: list[str] = []
     token = None
     while True:
         params = {"limit": "1000"} | ({"continuation": token} if token else {})
-        answer = await answer_query(params, lambda: SqliteAuditLog(tmp_path / "a.sqlite3"))
+        answer = await answer_query(params, lambda: audit)
         assert answer.status == 200 and len(answer.body) <= MAX_PAGE_BYTES + 4096
         seen += [r["command_id"] for r in json.loads(answer.body)["records"]]
         token = answer.headers.get(CONTINUATION_HEADER)
         if token is None:
             break
     assert seen == [f"c{i}" for i in range(1_000)]
+    await audit.close()
 
 
 async def test_a_small_byte_budget_still_serves_one_record_per_page(tmp_path: Path) -> None:
@@ -153,3 +156,19 @@ async def test_a_small_byte_budget_still_serves_one_record_per_page(tmp_path: Pa
         parts, _ = await read_page(audit, replace(request, continuation=after), max_bytes=3_000, chunk=chunk)
         assert [json.loads(p)["seq"] for p in parts] == [4, 5]
     await audit.close()
+
+
+async def test_the_function_reads_through_one_audit_log_per_process(configured: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13: a new Table client and managed-identity credential per request meant a token fetch per call."""
+    built: list[AuditLog] = []
+    real = bootstrap.audit_log
+
+    def counting(env: Mapping[str, str] | None = None) -> AuditLog:
+        built.append(real(env))
+        return built[-1]
+
+    monkeypatch.setattr(bootstrap, "audit_log", counting)
+    await bootstrap.close_shared()
+    for _ in range(3):
+        assert (await handler(_get(limit="5"))).status_code == 200
+    assert len(built) == 1

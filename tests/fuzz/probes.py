@@ -33,7 +33,7 @@ from shared.audit import SqliteAuditLog
 from shared.audit.chain import normalize_data, normalize_entry
 from shared.audit.codec import RECORD_FIELDS
 from shared.audit.export import BOM, to_csv
-from shared.audit.http import CONTINUATION_HEADER, MAX_PAGE_BYTES, answer_query
+from shared.audit.http import CONTINUATION_HEADER, MAX_PAGE_BYTES, HttpAnswer, answer_query
 from shared.cli import audit as audit_cli
 from shared.cli import diagnose as diagnose_cli
 from shared.cli import policy as policy_cli
@@ -352,10 +352,19 @@ class AuditRig:
         return ticket
 
 
+async def _answer(rig: AuditRig, params: dict[str, str]) -> HttpAnswer:
+    """One API request on a fresh adapter, closed after (the API itself never closes the log it is given)."""
+    audit = rig.open()
+    try:
+        return await answer_query(params, lambda: audit, now=NOW_AT)
+    finally:
+        await audit.close()
+
+
 async def probe_audit_page(rig: AuditRig, params: dict[str, str]) -> str:
     """GET /api/audit answers at most MAX_PAGE_BYTES of records (plus the wrapper), whatever `limit` says; the
     continuation then resumes right after the last record served."""
-    answer = await answer_query(params, rig.open, now=NOW_AT)
+    answer = await _answer(rig, params)
     assert answer.status == 200, (answer.status, answer.body[:300])
     _measure("response_bytes", len(answer.body))
     assert len(answer.body) <= MAX_RESPONSE_BYTES, f"a page of {len(answer.body):,} bytes"
@@ -369,7 +378,7 @@ async def probe_audit_page(rig: AuditRig, params: dict[str, str]) -> str:
 
 async def probe_filters(rig: AuditRig, params: dict[str, str]) -> str:
     """Review filters that overflow datetime, SQLite or int(): 200 or a 400 naming the parameter, never a 5xx."""
-    answer = await answer_query(params, rig.open, now=NOW_AT)
+    answer = await _answer(rig, params)
     assert answer.status in (200, 400), f"5xx ({answer.status}) for {params!r}: {answer.body[:300]!r}"
     if answer.status == 400:
         assert json.loads(answer.body)["error"]["parameter"] in params

@@ -85,23 +85,21 @@ def test_servicebus_from_namespace_uses_the_managed_identity():
 async def test_namespace_client_is_built_with_a_user_assigned_identity():
     from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
 
-    client, credential = ServiceBusTarget("q", namespace="contoso.servicebus.windows.net", client_id="1111").open_client(
+    client = ServiceBusTarget("q", namespace="contoso.servicebus.windows.net", client_id="1111").open_client(
         retry_total=1, retry_backoff_max=1
     )
     try:
-        assert isinstance(credential, ManagedIdentityCredential)
+        assert isinstance(client._credential, ManagedIdentityCredential)  # pyright: ignore[reportPrivateUsage]
         assert client.fully_qualified_namespace == "contoso.servicebus.windows.net"
     finally:
         await client.close()
-        await credential.close()
-    client, credential = ServiceBusTarget("q", namespace="contoso.servicebus.windows.net").open_client(
-        retry_total=1, retry_backoff_max=1
-    )
+    client = ServiceBusTarget("q", namespace="contoso.servicebus.windows.net").open_client(retry_total=1, retry_backoff_max=1)
     try:
-        assert isinstance(credential, DefaultAzureCredential)  # developer logins work without AZURE_CLIENT_ID
+        # developer logins work without AZURE_CLIENT_ID
+        assert isinstance(client._credential, DefaultAzureCredential)  # pyright: ignore[reportPrivateUsage]
     finally:
         await client.close()
-        await credential.close()
+        await bootstrap.close_shared()
 
 
 def test_target_repr_never_shows_the_connection_string():

@@ -1,5 +1,6 @@
 from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
 
+from shared import bootstrap
 from shared.identity import azure_credential
 
 
@@ -8,7 +9,7 @@ async def test_user_assigned_identity_when_a_client_id_is_set():
     try:
         assert isinstance(credential, ManagedIdentityCredential)
     finally:
-        await credential.close()
+        await bootstrap.close_shared()
 
 
 async def test_explicit_client_id_wins_over_the_setting():
@@ -16,7 +17,7 @@ async def test_explicit_client_id_wins_over_the_setting():
     try:
         assert isinstance(credential, ManagedIdentityCredential)
     finally:
-        await credential.close()
+        await bootstrap.close_shared()
 
 
 async def test_default_chain_without_a_client_id():
@@ -24,4 +25,4 @@ async def test_default_chain_without_a_client_id():
     try:
         assert isinstance(credential, DefaultAzureCredential)
     finally:
-        await credential.close()
+        await bootstrap.close_shared()
