@@ -68,6 +68,6 @@ def open_table(account: str, table_name: str, *, credential: Any = None, **optio
     connection string (Azurite and local runs). `options` go to the TableClient (e.g. retry_total)."""
     from azure.data.tables.aio import TableClient
 
-    if account.startswith(("http://", "https://")):
+    if account.lower().startswith(("http://", "https://")):
         return TableClient(account, table_name=table_name, credential=credential, **options)
     return TableClient.from_connection_string(account, table_name=table_name, **options)

@@ -14,16 +14,15 @@ import contextlib
 import random
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableEntity, TableTransactionError, UpdateMode
-from azure.data.tables.aio import TableClient
+from azure.data.tables import TableTransactionError, UpdateMode
 
 from shared import settings
 from shared.errors import TransientError
 from shared.identity import azure_credential
+from shared.tables import Operation, Row, Table, open_table
 from shared.worker.gates import Reservation
 
 MAX_RACES = 50
@@ -34,18 +33,18 @@ def _safe_key(value: str) -> str:
     return "".join("_" if ch in "/\\#?" else ch for ch in value)
 
 
-def budget_table_client(env: Mapping[str, str] | None = None) -> TableClient:
+def budget_table_client(env: Mapping[str, str] | None = None) -> Table:
     """The budget's table (BUDGET_TABLE_NAME) in the audit log's storage account; command leases live there too."""
     name = settings.require("BUDGET_TABLE_NAME", env)
     conn = settings.get("AUDIT_TABLE_CONNECTION_STRING", env)
     if conn:
-        return TableClient.from_connection_string(conn, table_name=name)
+        return open_table(conn, name)
     endpoint = settings.url("AUDIT_TABLE_ENDPOINT", env)
-    return TableClient(endpoint, table_name=name, credential=azure_credential(env))
+    return open_table(endpoint, name, credential=azure_credential(env))
 
 
 class TableBudget:
-    def __init__(self, table: TableClient) -> None:
+    def __init__(self, table: Table) -> None:
         self._table = table
         self._created = False
 
@@ -59,7 +58,7 @@ class TableBudget:
                 await self._table.create_table()
             self._created = True
 
-    async def _get(self, partition: str, row: str) -> TableEntity | None:
+    async def _get(self, partition: str, row: str) -> Row | None:
         try:
             return await self._table.get_entity(partition, row)
         except ResourceNotFoundError:
@@ -86,7 +85,7 @@ class TableBudget:
                 return Reservation(False, run_used, day_used, per_run, per_day, "run")
             if day_used >= per_day:
                 return Reservation(False, run_used, day_used, per_run, per_day, "day")
-            ops: list[tuple[Any, ...]] = [("create", {"PartitionKey": partition, "RowKey": cmd_row, "run_id": run_id})]
+            ops: list[Operation] = [("create", {"PartitionKey": partition, "RowKey": cmd_row, "run_id": run_id})]
             for row, entity, used in (("day", day, day_used), (run_row, run, run_used)):
                 new = {"PartitionKey": partition, "RowKey": row, "used": used + 1}
                 if entity is None:

@@ -24,10 +24,10 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableEntity, UpdateMode
-from azure.data.tables.aio import TableClient
+from azure.data.tables import UpdateMode
 
 from shared.errors import TransientError
+from shared.tables import Row, Table
 
 PARTITION = "lease"
 #: Conditional writes lost in a row before `acquire` says "taken" (the caller polls again) or `renew` "lost".
@@ -44,7 +44,7 @@ def row_key(command_id: str) -> str:
 class TableLease:
     """CommandLease on a Table Storage table; safe across processes and hosts (ETag-conditioned writes)."""
 
-    def __init__(self, table: TableClient, *, ttl: float = 60.0, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, table: Table, *, ttl: float = 60.0, clock: Callable[[], float] = time.time) -> None:
         if ttl <= 0:
             raise ValueError(f"lease ttl must be positive, got {ttl}")
         self._table = table
@@ -85,7 +85,7 @@ class TableLease:
                 await self._table.create_table()
             self._created = True
 
-    async def _read(self, command_id: str) -> TableEntity | None:
+    async def _read(self, command_id: str) -> Row | None:
         try:
             return await self._table.get_entity(PARTITION, row_key(command_id))
         except ResourceNotFoundError:
@@ -96,7 +96,7 @@ class TableLease:
         return {"PartitionKey": PARTITION, "RowKey": row_key(command_id), "command_id": command_id, "holder": holder,
                 "expires": float(expires)}
 
-    async def _replace(self, current: TableEntity, entity: dict[str, Any]) -> None:
+    async def _replace(self, current: Row, entity: dict[str, Any]) -> None:
         await self._table.update_entity(
             entity, mode=UpdateMode.REPLACE, etag=current.metadata["etag"], match_condition=MatchConditions.IfNotModified
         )
