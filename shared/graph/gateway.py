@@ -15,7 +15,7 @@ import functools
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
@@ -35,13 +35,14 @@ from shared.graph.failures import (
 from shared.graph.pacer import MAX_BURST, WritePacer
 from shared.graph.query import is_guid, literal, needs_advanced_query
 from shared.graph.retry import RetryPolicy, with_retries
+from shared.jsonshape import is_dict
 from shared.models import DEVICE_SELECT, Device
 from shared.ports import GraphResult, Owner, RequestGate
 
 if TYPE_CHECKING:
     import httpx
     from kiota_abstractions.request_information import RequestInformation
-    from msgraph import GraphServiceClient
+    from msgraph.graph_service_client import GraphServiceClient
 
 #: Graph's largest page and largest $batch.
 MAX_PAGE_SIZE = 999
@@ -107,8 +108,9 @@ class GraphGateway:
         if self._http is not None:
             await self._http.aclose()
         self._graph = self._http = None
-        if self._owns_auth and hasattr(self._auth, "close"):
-            closing = self._auth.close()
+        auth = self._auth
+        if self._owns_auth and auth is not None and hasattr(auth, "close"):
+            closing = auth.close()
             if asyncio.iscoroutine(closing):
                 await closing
 
@@ -122,7 +124,8 @@ class GraphGateway:
 
         info.add_request_options([ResponseHandlerOption(NativeResponseHandler())])
         try:
-            response: httpx.Response = await self.client.request_adapter.send_primitive_async(info, "bytes", None)
+            # With the native response handler the adapter hands back the raw httpx response (typed Optional).
+            response = cast("httpx.Response", await self.client.request_adapter.send_primitive_async(info, "bytes", None))
         except httpx.TransportError as exc:
             error = GraphUnavailable(
                 f"could not reach Microsoft Graph at {self._endpoint.origin} ({type(exc).__name__}: {exc}); "
@@ -231,13 +234,18 @@ class GraphGateway:
             make = functools.partial(self._next, next_link, headers or {})
 
     async def _pages[T](
-        self, make_first: Callable[[], RequestInformation], decoder: Any, headers: Mapping[str, str] | None = None
+        self,
+        make_first: Callable[[], RequestInformation],
+        decoder: msgspec.json.Decoder[wire.Page[T]],
+        headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[wire.Page[T]]:
         """Every page of a collection, decoded, one at a time."""
         async for response in self._responses(make_first, headers):
             yield _read(decoder, response)
 
-    async def _collect[T](self, make_first: Callable[[], RequestInformation], decoder: Any, **kw: Any) -> list[T]:
+    async def _collect[T](
+        self, make_first: Callable[[], RequestInformation], decoder: msgspec.json.Decoder[wire.Page[T]], **kw: Any
+    ) -> list[T]:
         items: list[T] = []
         async for page in self._pages(make_first, decoder, **kw):
             items.extend(page.value)
@@ -273,7 +281,7 @@ class GraphGateway:
             raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, not {page_size}")
         fields = list(DEVICE_SELECT) if select is None else list(dict.fromkeys(["id", *select]))
         use_advanced = needs_advanced_query(filter) if advanced is None else advanced
-        headers = ADVANCED_HEADERS if use_advanced else {}
+        headers: Mapping[str, str] = ADVANCED_HEADERS if use_advanced else {}
         first = functools.partial(
             self._get, self.client.devices, headers=headers, select=fields, filter=filter, top=page_size,
             count=True if use_advanced else None,
@@ -467,7 +475,7 @@ class GraphGateway:
 
     @staticmethod
     def _inner_result(method: str, path: str, inner: wire.BatchResponse, outer_request_id: str | None) -> GraphResult:
-        body = inner.body if isinstance(inner.body, dict) else None
+        body = inner.body if is_dict(inner.body) else None
         if inner.status < 400:
             return GraphResult(status=inner.status, request_id=header(inner.headers, "request-id") or outer_request_id, body=body)
         detail = wire.error_from_inner(inner.body)
@@ -571,7 +579,7 @@ class GraphGateway:
         return GraphResult(status=response.status_code, request_id=response.headers.get("request-id"))
 
 
-def _read(decoder: Any, response: httpx.Response) -> Any:
+def _read[T](decoder: msgspec.json.Decoder[T], response: httpx.Response) -> T:
     """Decode a response body; a body of an unexpected shape is treated like no answer (GraphUnavailable: tried
     again later), and the error names the request."""
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.worker.drain import DrainStats, drain
 from shared.worker.handler import Handled, Worker, WorkerStats
@@ -35,7 +35,7 @@ def open_worker(
     from shared.worker.lease import open_lease
 
     policy = policy or load_policy(None, env=env)
-    kwargs: dict = {"clock": clock} if clock is not None else {}
+    kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}  # else the Worker's own default
     return Worker(
         graph or bootstrap.graph(env),
         audit or bootstrap.audit_log(env),

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from shared.errors import AuditUnavailable, MessageLockLost, TransientError
@@ -33,7 +33,7 @@ class DrainStats:
     dead_lettered: int = 0
     abandoned: int = 0
     seconds: float = 0.0
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list[str])
 
 
 #: Seconds a command waits in place, message locked, for the audit store to come back before it is released.
@@ -174,7 +174,7 @@ async def _settle(
         await _quietly(receiver.complete(message), stats)
 
 
-async def _quietly(settle, stats: DrainStats) -> None:
+async def _quietly(settle: Awaitable[None], stats: DrainStats) -> None:
     """A lost lock means the message comes back; its redelivery finds the decision already recorded."""
     try:
         await settle

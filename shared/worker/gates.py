@@ -65,7 +65,7 @@ class GateContext:
     laps_credential: bool | None = None  # a Windows LAPS password stored for the deviceId; None: not looked up
     intune_last_sync: datetime | None = None
     recreated_from: Mapping[str, Any] | None = None  # our earlier delete of the same on-prem SID
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict[str, Any])
 
     def tag_value(self) -> str | None:
         """The raw value of the tag attribute on the current device (ours, someone else's, or None)."""
