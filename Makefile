@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTHON313 := $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null || \
 	PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13' | tail -n1) pyenv which python3.13 2>/dev/null)
 
-.PHONY: demo test lint bench clean chromium
+.PHONY: demo test typecheck lint bench clean chromium
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@test -n "$(PYTHON313)" || { echo "error: python3.13 not found (install it, or put it on PATH)"; exit 2; }
@@ -44,7 +44,11 @@ chromium:
 demo: $(VENV)/.installed
 	$(VENV)/bin/janitor demo
 
-test: $(VENV)/.installed tools/node_modules/.installed chromium tools/checkov/.installed tools/azmodels/.installed
+# Strict typing of the app (shared/ and functions/; [tool.pyright] in pyproject.toml): a type error fails the build.
+typecheck: $(VENV)/.installed
+	$(PY) -m pyright
+
+test: typecheck $(VENV)/.installed tools/node_modules/.installed chromium tools/checkov/.installed tools/azmodels/.installed
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.installed
