@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,9 +14,16 @@ from shared.graph import GraphGateway
 from shared.graph.pacer import WritePacer
 from shared.graph.retry import RetryPolicy
 from shared.simulator import RunningSimulator, make_token
+from tests.support.manual_time import VirtualClock
 
 #: Retries that finish in test time (Retry-After from the simulator is still honoured in full).
 FAST_RETRY = RetryPolicy(max_attempts=4, max_seconds=20, backoff_initial=0.05, backoff_max=0.2)
+
+
+def virtual_retry(policy: RetryPolicy = FAST_RETRY, **changes: Any) -> tuple[RetryPolicy, VirtualClock]:
+    """`policy` (with `changes`) waiting on a virtual clock: no wall-clock time passes, `clock.slept` has the waits."""
+    clock = VirtualClock()
+    return replace(policy, sleep=clock.sleep, clock=clock, **changes), clock
 
 
 class RoleToken:

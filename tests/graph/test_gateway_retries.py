@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Callable
 
 import pytest
@@ -12,27 +11,28 @@ from shared.errors import GraphError, GraphPermissionError, GraphThrottled
 from shared.graph import GraphGateway
 from shared.graph.retry import RetryPolicy
 from shared.simulator import Limits, RunningSimulator
-from tests.graph.conftest import RoleToken, drain
+from tests.graph.conftest import RoleToken, drain, virtual_retry
 
 
 async def test_a_429_storm_is_ridden_out_honouring_retry_after(
     simulator: RunningSimulator, make_gateway: Callable[..., GraphGateway]
 ) -> None:
-    gateway = make_gateway(simulator, retry=RetryPolicy(max_attempts=5, max_seconds=30, backoff_initial=0.01))
+    retry, clock = virtual_retry(max_attempts=5, max_seconds=30, backoff_initial=0.01)
+    gateway = make_gateway(simulator, retry=retry)
     simulator.faults.storm_retry_after = 1
     simulator.faults.throttle_next = 2  # the first two requests get 429 + Retry-After: 1
-    started = time.monotonic()
     devices = await drain(gateway.iter_devices(page_size=999))
-    elapsed = time.monotonic() - started
     assert len(devices) == simulator.tenant.device_count
     assert simulator.stats.throttled == 2
-    assert elapsed >= 2.0  # waited the full Retry-After twice (backoff alone would be ~0.03 s)
+    # Waited the full Retry-After twice, plus under 10 % jitter (backoff alone would be ~0.01 s).
+    assert len(clock.slept) == 2 and all(1.0 <= s <= 1.1 for s in clock.slept)
 
 
 async def test_retries_give_up_after_the_attempt_bound_with_a_clear_error(
     simulator: RunningSimulator, make_gateway: Callable[..., GraphGateway]
 ) -> None:
-    gateway = make_gateway(simulator, retry=RetryPolicy(max_attempts=3, max_seconds=60, backoff_initial=0.01))
+    retry, clock = virtual_retry(max_attempts=3, max_seconds=60, backoff_initial=0.01)
+    gateway = make_gateway(simulator, retry=retry)
     simulator.faults.storm_429 = 1.0
     simulator.faults.storm_retry_after = 1
     with pytest.raises(GraphThrottled) as caught:
@@ -44,18 +44,21 @@ async def test_retries_give_up_after_the_attempt_bound_with_a_clear_error(
     assert "GRAPH_MAX_ATTEMPTS" in str(error)
     # Exactly three requests reached the server: the SDK's own retry handler does not multiply them.
     assert simulator.stats.requests == 3
+    assert len(clock.slept) == 2  # a wait between attempts, none after the last
 
 
 async def test_retries_give_up_when_the_next_wait_would_pass_the_time_bound(
     simulator: RunningSimulator, make_gateway: Callable[..., GraphGateway]
 ) -> None:
-    gateway = make_gateway(simulator, retry=RetryPolicy(max_attempts=50, max_seconds=1.5, backoff_initial=0.01))
+    retry, clock = virtual_retry(max_attempts=50, max_seconds=1.5, backoff_initial=0.01)
+    gateway = make_gateway(simulator, retry=retry)
     simulator.faults.storm_429 = 1.0
     simulator.faults.storm_retry_after = 1
-    started = time.monotonic()
     with pytest.raises(GraphThrottled, match="after 2 attempts"):
         await gateway.get_device(simulator.tenant.object_ids()[0])
-    assert time.monotonic() - started < 1.5
+    # One Retry-After wait; a second one would have ended past the 1.5 s bound, so it gave up instead.
+    assert len(clock.slept) == 1 and 1.0 <= clock.slept[0] <= 1.1
+    assert clock.now < 1.5
     assert simulator.stats.requests == 2
 
 
