@@ -188,6 +188,14 @@ class Owner:
     mail: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class DeletedDevice:
+    """A device in deleted items (device soft delete, Graph beta): restorable until 30 days after `deleted_at`."""
+
+    device: Device
+    deleted_at: datetime | None
+
+
 class RequestGate(Protocol):
     """Bounds how many reads are out at once and hears how Graph answered each (see shared.graph.concurrency)."""
 
@@ -264,5 +272,14 @@ class GraphPort(Protocol):
     async def user_registered_devices(self, user_id: str) -> list[Device]: ...
 
     async def send_mail(self, sender: str, to: Sequence[str], subject: str, body_html: str) -> GraphResult: ...
+
+    async def deleted_device(self, object_id: str) -> DeletedDevice | None:
+        """The device in deleted items (GET /beta/directory/deletedItems/{id}); None when it is not there: live,
+        hybrid (deleted for good at once), deleted more than 30 days ago, or never existed."""
+        ...
+
+    async def restore_deleted_device(self, object_id: str) -> GraphResult:
+        """POST /beta/directory/deletedItems/{id}/restore: a device write; Graph's refusal comes back as a result."""
+        ...
 
     async def close(self) -> None: ...

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 import msgspec
 
 from shared.errors import GraphError, GraphNotFound, GraphUnavailable
-from shared.graph import paths, wire
+from shared.graph import deleted, paths, wire
 from shared.graph.client import Endpoint, auth_provider, build_client, endpoint_from, http_client
 from shared.graph.concurrency import throttle_percent
 from shared.graph.failures import (
@@ -37,7 +37,7 @@ from shared.graph.query import is_guid, literal, needs_advanced_query
 from shared.graph.retry import RetryPolicy, with_retries
 from shared.jsonshape import is_dict
 from shared.models import DEVICE_SELECT, Device
-from shared.ports import GraphResult, Owner, RequestGate
+from shared.ports import DeletedDevice, GraphResult, Owner, RequestGate
 
 if TYPE_CHECKING:
     import httpx
@@ -577,6 +577,45 @@ class GraphGateway:
         builder = self.client.users.by_user_id(paths.user_key(sender)).send_mail
         response = await self._send(functools.partial(self._post, builder, payload))
         return GraphResult(status=response.status_code, request_id=response.headers.get("request-id"))
+
+    # ------------------------------------------------------------------ deleted items (Graph beta)
+
+    async def deleted_device(self, object_id: str) -> DeletedDevice | None:
+        """The device in deleted items, or None when it is not there (live, hybrid, purged after 30 days, unknown).
+
+        GET /beta/directory/deletedItems/{id} (device soft delete, preview: Microsoft Learn, device docs dated
+        2026-04). An object of another type under that id is not a deleted device either.
+        """
+        try:  # an id that is not a GUID is no deleted device: nothing is sent
+            url = deleted.item_url(self._endpoint.base_url, object_id, (*DEVICE_SELECT, "deletedDateTime"))
+            response = await self._send(functools.partial(deleted.request, "GET", url))
+        except GraphNotFound:
+            return None
+        stamp = _read(deleted.DELETED_STAMP, response)
+        if stamp.odata_type not in (None, deleted.DEVICE_TYPE):
+            return None
+        return DeletedDevice(_read(wire.DEVICE, response), stamp.deleted_date_time)
+
+    async def restore_deleted_device(self, object_id: str) -> GraphResult:
+        """POST /beta/directory/deletedItems/{id}/restore, paced like every write; Graph's refusal is a result.
+
+        A 403 names the permission and the roles Microsoft lists for it (shared/graph/permissions.py: the
+        application permission is unconfirmed in Microsoft's docs).
+        """
+        url = deleted.restore_url(self._endpoint.base_url, object_id)
+        await self._pacer.acquire(1)
+        try:
+            response = await self._send(functools.partial(deleted.request, "POST", url))
+        except GraphError as exc:
+            return GraphResult(
+                status=exc.status or 0, request_id=exc.request_id, error_code=exc.code, error_message=exc.message
+            )
+        body = _read(wire.ANY, response) if response.content else None
+        return GraphResult(
+            status=response.status_code,
+            request_id=response.headers.get("request-id"),
+            body=body if is_dict(body) else None,
+        )
 
 
 def _read[T](decoder: msgspec.json.Decoder[T], response: httpx.Response) -> T:

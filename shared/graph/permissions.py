@@ -13,13 +13,21 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """One Graph call: method, path template (relative to /v1.0) and the application permissions it needs."""
+    """One Graph call: method, path template (relative to the API version) and the application permissions it needs.
+
+    `version` is "v1.0" or "beta"; `roles` are the Entra directory roles Microsoft names for the operation (a
+    role held by the identity works in place of the permission); `confirmed` is False when Microsoft's docs do
+    not name the application permission (the row then holds the best reading, and says so in its messages).
+    """
 
     key: str
     method: str
     path: str
     permissions: tuple[str, ...]
     need: str  # what the project uses it for, in words a person granting consent understands
+    version: str = "v1.0"
+    roles: tuple[str, ...] = ()
+    confirmed: bool = True
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -27,8 +35,26 @@ class Endpoint:
         regex = "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts)
         object.__setattr__(self, "pattern", re.compile(f"{regex}/?", re.IGNORECASE))
 
-    def matches(self, method: str, path: str) -> bool:
-        return method.upper() == self.method and self.pattern.fullmatch(path) is not None
+    def matches(self, method: str, path: str, version: str = "v1.0") -> bool:
+        return method.upper() == self.method and version == self.version and self.pattern.fullmatch(path) is not None
+
+
+#: Device soft delete (preview; Microsoft Learn, device management docs dated 2026-04): Entra joined and registered
+#: devices stay in deleted items for 30 days and are restored through Graph beta `directory/deletedItems`; hybrid
+#: joined objects are deleted for good at once. The roles Microsoft names for restoring a device, with their
+#: template ids (Microsoft Learn, "Microsoft Entra built-in roles").
+RESTORE_DEVICE_ROLES: Mapping[str, str] = {
+    "Cloud Device Administrator": "7698a772-787b-4ac8-901f-60d6b08affd2",
+    "Intune Administrator": "3a2c62db-5318-420d-8d74-23affee5d9d5",
+    "Global Administrator": "62e90394-69f5-4237-9190-012177145e10",
+}
+#: UNCONFIRMED: Microsoft's docs name no application permission for restoring a device (the deleted items pages
+#: list users, groups, applications, ... and say nothing of devices). Device.ReadWrite.All is the reading by
+#: analogy (restoring a user takes User.ReadWrite.All, a group Group.ReadWrite.All). This is the one place the
+#: name lives: the gateway's 403 message, the doctor, the grant script and the simulator read it from here.
+RESTORE_DEVICE_PERMISSION = "Device.ReadWrite.All"
+#: Reading deleted devices, by the same analogy (UNCONFIRMED as well).
+READ_DELETED_DEVICES_PERMISSION = "Device.Read.All"
 
 
 _ROWS: tuple[Endpoint, ...] = (
@@ -82,6 +108,19 @@ _ROWS: tuple[Endpoint, ...] = (
         "check that no dynamic group rule reads the tag attribute (janitor doctor)",
     ),
     Endpoint("send_mail", "POST", "/users/{id}/sendMail", ("Mail.Send",), "mail notices to device owners"),
+    Endpoint(
+        "list_deleted_devices", "GET", "/directory/deletedItems/microsoft.graph.device", (READ_DELETED_DEVICES_PERMISSION,),
+        "list deleted devices that can still be restored (undo)", version="beta", confirmed=False,
+    ),
+    Endpoint(
+        "get_deleted_device", "GET", "/directory/deletedItems/{id}", (READ_DELETED_DEVICES_PERMISSION,),
+        "read a deleted device before restoring it (undo)", version="beta", confirmed=False,
+    ),
+    Endpoint(
+        "restore_deleted_device", "POST", "/directory/deletedItems/{id}/restore", (RESTORE_DEVICE_PERMISSION,),
+        "restore a device deleted within the last 30 days (undo)", version="beta",
+        roles=tuple(RESTORE_DEVICE_ROLES), confirmed=False,
+    ),
 )
 
 #: Endpoint rows by key (e.g. REQUIRED_PERMISSIONS["update_device"].permissions == ("Device.ReadWrite.All",)).
@@ -92,9 +131,13 @@ ALL_PERMISSIONS: tuple[str, ...] = tuple(sorted({p for row in _ROWS for p in row
 
 
 def endpoint_for(method: str, path: str) -> Endpoint | None:
-    """The row for a request; `path` is relative to the API version (no query string), e.g. /devices/abc."""
+    """The row for a request; `path` is relative to the v1.0 root (no query string), e.g. /devices/abc, and a
+    beta request's path starts with /beta (as the gateway sees it: /beta/directory/deletedItems/{id})."""
+    version = "v1.0"
+    if path == "/beta" or path.startswith("/beta/"):
+        version, path = "beta", path[len("/beta") :] or "/"
     for row in _ROWS:
-        if row.matches(method, path):
+        if row.matches(method, path, version):
             return row
     return None
 
@@ -109,7 +152,15 @@ def missing_permission_hint(method: str, path: str) -> str:
         )
     names = " and ".join(row.permissions)
     plural = "s" if len(row.permissions) > 1 else ""
-    return (
+    hint = (
         f"the app identity needs the Microsoft Graph application permission{plural} {names} (to {row.need}); "
-        "grant it to the managed identity with admin consent, then retry"
+        "grant it to the managed identity with admin consent"
     )
+    if row.roles:
+        hint += f", or assign it one of the Entra roles {', '.join(row.roles)}"
+    if not row.confirmed:
+        hint += (
+            f" (Microsoft's docs do not name the application permission for {row.method} {row.path} yet: "
+            f"{names} is the best reading)"
+        )
+    return hint + ", then retry"
