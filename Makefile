@@ -34,6 +34,14 @@ tools/azmodels/.installed: tools/requirements-azmodels.txt
 	tools/azmodels/bin/python -m pip install --quiet --disable-pip-version-check -r tools/requirements-azmodels.txt
 	@touch $@
 
+# The Function App's own environment: requirements.txt and nothing else, as Azure installs it. The tests index
+# the deployment package (what .funcignore lets through) in it, so a local tool that slipped into the app fails.
+tools/funcapp/.installed: requirements.txt
+	@test -n "$(PYTHON313)" || { echo "error: python3.13 not found (install it, or put it on PATH)"; exit 2; }
+	@test -x tools/funcapp/bin/python || $(PYTHON313) -m venv tools/funcapp
+	tools/funcapp/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
 # Headless Chromium renders the audit report in the tests; installed from Debian only when none is found.
 chromium:
 	@if command -v chromium-headless-shell >/dev/null || command -v chromium >/dev/null; then :; \
@@ -48,11 +56,12 @@ demo: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(PY) -m pyright
 
-test: typecheck $(VENV)/.installed tools/node_modules/.installed chromium tools/checkov/.installed tools/azmodels/.installed
+test: typecheck $(VENV)/.installed tools/node_modules/.installed chromium tools/checkov/.installed tools/azmodels/.installed \
+		tools/funcapp/.installed
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) tools/node_modules tools/checkov tools/azmodels .janitor .pytest_cache
+	rm -rf $(VENV) tools/node_modules tools/checkov tools/azmodels tools/funcapp .janitor .pytest_cache

@@ -46,9 +46,9 @@ from shared.policy import policy_from_data  # noqa: E402
 from shared.ports import AuditQuery, OutgoingMessage  # noqa: E402
 from shared.queue import SqliteQueue  # noqa: E402
 from shared.scan import run_scan  # noqa: E402
-from shared.simulator import Limits, SimulatorProcess  # noqa: E402
 from shared.worker import Worker, drain  # noqa: E402
 from shared.worker.budget import SqliteBudget  # noqa: E402
+from simulator import Limits, SimulatorProcess  # noqa: E402
 
 WRITE_ACTIONS = ("disable", "tag")  # one PATCH each: the work phase is bound by the write budget
 

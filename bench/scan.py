@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     args.mode = args.mode or ("latency" if args.latency_ms > 0 else "scan")
     args.jitter_ms = args.latency_ms / 10 if args.jitter_ms is None else args.jitter_ms
 
-    from shared.simulator import Faults, Limits, SimulatorProcess
+    from simulator import Faults, Limits, SimulatorProcess
 
     faults = Faults(latency_ms=args.latency_ms, latency_jitter_ms=args.jitter_ms, seed=args.seed)
     limits = Limits() if args.mode == "latency" else Limits.off()  # the latency run must not be throttled

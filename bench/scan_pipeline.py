@@ -42,7 +42,7 @@ from shared.models import DEVICE_SELECT  # noqa: E402
 from shared.policy import policy_from_data  # noqa: E402
 from shared.queue import SqliteQueue  # noqa: E402
 from shared.scan import run_scan  # noqa: E402
-from shared.simulator import Limits, SimulatorProcess, Tenant  # noqa: E402
+from simulator import Limits, SimulatorProcess, Tenant  # noqa: E402
 
 NOW = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
 

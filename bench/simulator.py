@@ -24,7 +24,7 @@ from urllib.parse import quote, urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from shared.models import DEVICE_SELECT
-from shared.simulator import Limits, SimulatorProcess
+from simulator import Limits, SimulatorProcess
 
 _NEXT = re.compile(rb'"@odata\.nextLink":"([^"]+)"')
 

@@ -37,9 +37,9 @@ from shared.models import Device  # noqa: E402
 from shared.policy import policy_from_data  # noqa: E402
 from shared.ports import OutgoingMessage  # noqa: E402
 from shared.queue import SqliteQueue  # noqa: E402
-from shared.simulator import Limits, Tenant, run_simulator  # noqa: E402
 from shared.worker import Worker, drain  # noqa: E402
 from shared.worker.budget import SqliteBudget  # noqa: E402
+from simulator import Limits, Tenant, run_simulator  # noqa: E402
 
 EXCLUDE = ("protected_group", "protected_name", "autopilot", "hybrid", "pending", "non_windows", "disabled_by_janitor")
 

@@ -1,7 +1,7 @@
 """Scan progress where no terminal is watching: one log line per tenth of the counted fleet read.
 
 A nightly run of a large tenant takes minutes; these lines in the Functions log show it moving (and how
-fast) without a line per page. The terminal's progress bar is in shared/cli/scan.py.
+fast) without a line per page. The terminal's progress bar is in janitor_cli/scan.py.
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from janitor_cli import audit as audit_cli
 from shared.audit import SqliteAuditLog
 from shared.audit.codec import RECORD_FIELDS
-from shared.cli import audit as audit_cli
 from tests.audit.conftest import START, StepClock, fill
 
 

@@ -41,7 +41,7 @@ from shared.graph.pacer import WritePacer
 from shared.policy import policy_from_data
 from shared.ports import AuditQuery, OutgoingMessage, QueueSender
 from shared.scan import run_scan
-from shared.simulator import Faults, Limits, RunningSimulator, Tenant, run_simulator
+from simulator import Faults, Limits, RunningSimulator, Tenant, run_simulator
 from tests.chaos.invariants import Evidence, check
 from tests.chaos.stores import Stores, open_stores
 

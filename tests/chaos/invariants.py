@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.ports import AuditRecord, DeadLetter
-from shared.simulator import WriteRecord
+from simulator import WriteRecord
 
 #: Devices no write of any kind may touch (ground-truth flags of the simulator). Hybrid objects too, unless sync no
 #: longer carries changes to them ("unsynced_hybrid": those are cleaned up in Entra directly).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from shared.ports import AuditEntry, AuditRecord, DeadLetter
-from shared.simulator import WriteRecord
+from simulator import WriteRecord
 from tests.chaos.invariants import Evidence, check
 
 T0 = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)

@@ -10,8 +10,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from shared.cli import diagnose as diagnose_cli
-from shared.simulator import SimulatorThread, Tenant
+from janitor_cli import diagnose as diagnose_cli
+from simulator import SimulatorThread, Tenant
 from tests.diagnosis.fakes import FIXTURES, TENANT_ID, fixture
 
 

@@ -10,7 +10,7 @@ import pytest
 from shared.diagnosis import diagnose_device
 from shared.graph import GraphGateway
 from shared.policy import Policy
-from shared.simulator import SimulatorThread, Tenant
+from simulator import SimulatorThread, Tenant
 from tests.diagnosis.fakes import TENANT_ID, fixture
 
 FIXTURE_IDS = {

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 import pytest
 from azure.core.credentials import AccessToken
 
-from shared.simulator import SimulatorThread, Tenant, make_token
+from simulator import SimulatorThread, Tenant, make_token
 
 
 class FakeCredential:

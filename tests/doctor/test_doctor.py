@@ -188,7 +188,7 @@ def test_the_cli_prints_one_line_per_check_and_exits_non_zero(doctor_simulator, 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPH_", "QUEUE_", "AUDIT_", "JANITOR_"))}
     env |= {"GRAPH_BASE_URL": doctor_simulator.base_url, "GRAPH_AUTH": "anonymous",
             "JANITOR_DATA_DIR": str(tmp_path / "data"), "GRAPH_MAX_ATTEMPTS": "0"}  # fmt: skip
-    cli = [sys.executable, "-c", "from shared.cli import main; main()", "doctor"]
+    cli = [sys.executable, "-c", "from janitor_cli import main; main()", "doctor"]
     proc = subprocess.run(cli, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()

@@ -34,7 +34,7 @@ def test_the_sample_documents_every_setting_with_its_default():
 
 def test_the_cli_prints_the_same_sample():
     proc = subprocess.run(
-        [sys.executable, "-c", "from shared.cli import main; main()", "doctor", "--sample-settings"],
+        [sys.executable, "-c", "from janitor_cli import main; main()", "doctor", "--sample-settings"],
         capture_output=True, text=True, cwd=ROOT, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

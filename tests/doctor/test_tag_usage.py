@@ -9,7 +9,7 @@ import pytest
 from shared.doctor import Status, needed_permissions, run_checks
 from shared.doctor.tag_usage import CA_CHECK, GROUPS_CHECK, mentions_attribute
 from shared.policy import load_policy
-from shared.simulator import SimulatorThread, Tenant
+from simulator import SimulatorThread, Tenant
 from tests.doctor.conftest import FakeCredential
 
 

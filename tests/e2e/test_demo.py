@@ -6,8 +6,8 @@ import asyncio
 
 from typer.testing import CliRunner
 
+from janitor_cli import _register_all, app
 from shared.audit import SqliteAuditLog
-from shared.cli import _register_all, app
 from shared.ports import AuditQuery
 
 

@@ -18,10 +18,10 @@ from shared.graph.pacer import WritePacer
 from shared.policy import policy_from_data
 from shared.ports import AuditQuery
 from shared.queue import SqliteQueue
-from shared.simulator import Limits, Tenant, run_simulator
 from shared.worker import Worker
 from shared.worker.budget import SqliteBudget
 from shared.worker.nightly import run_nightly
+from simulator import Limits, Tenant, run_simulator
 
 DEVICES = 2500
 SEED = 23

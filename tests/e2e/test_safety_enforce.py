@@ -24,11 +24,11 @@ from shared.graph.gateway import GraphGateway
 from shared.policy import policy_from_data
 from shared.ports import AuditEntry, AuditQuery
 from shared.queue import SqliteQueue
-from shared.simulator import Limits, Tenant, run_simulator
-from shared.simulator.devicestore import EXT_FIELD
 from shared.worker import Worker
 from shared.worker.budget import SqliteBudget
 from shared.worker.nightly import run_nightly
+from simulator import Limits, Tenant, run_simulator
+from simulator.devicestore import EXT_FIELD
 
 NOW = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)
 TAG = "extensionAttribute15"

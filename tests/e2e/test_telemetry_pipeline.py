@@ -15,10 +15,10 @@ from shared.graph.retry import RetryPolicy
 from shared.policy import policy_from_data
 from shared.ports import AuditQuery
 from shared.queue import SqliteQueue
-from shared.simulator import Faults, Tenant, run_simulator
 from shared.worker import Worker
 from shared.worker.budget import SqliteBudget
 from shared.worker.nightly import run_nightly
+from simulator import Faults, Tenant, run_simulator
 
 
 @pytest.fixture

@@ -28,15 +28,15 @@ import typer
 from typer.testing import CliRunner
 
 from functions.tickets import _response
+from janitor_cli import audit as audit_cli
+from janitor_cli import diagnose as diagnose_cli
+from janitor_cli import policy as policy_cli
 from shared import commands
 from shared.audit import SqliteAuditLog
 from shared.audit.chain import normalize_data, normalize_entry
 from shared.audit.codec import RECORD_FIELDS
 from shared.audit.export import BOM, to_csv
 from shared.audit.http import CONTINUATION_HEADER, MAX_PAGE_BYTES, HttpAnswer, answer_query
-from shared.cli import audit as audit_cli
-from shared.cli import diagnose as diagnose_cli
-from shared.cli import policy as policy_cli
 from shared.diagnosis import DsregcmdParseError, parse_dsregcmd
 from shared.diagnosis.engine import MAX_CODES, diagnose
 from shared.diagnosis.model import Facts

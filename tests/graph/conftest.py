@@ -13,7 +13,7 @@ from azure.core.credentials import AccessToken
 from shared.graph import GraphGateway
 from shared.graph.pacer import WritePacer
 from shared.graph.retry import RetryPolicy
-from shared.simulator import RunningSimulator, make_token
+from simulator import RunningSimulator, make_token
 from tests.support.manual_time import VirtualClock
 
 #: Retries that finish in test time (Retry-After from the simulator is still honoured in full).

@@ -12,8 +12,8 @@ from shared.errors import GraphError
 from shared.graph import GraphGateway
 from shared.graph.concurrency import AdaptiveLimit, throttle_percent
 from shared.scan.partitions import REST_FILTER
-from shared.simulator import Limits, RunningSimulator
-from shared.simulator.irregular import add_irregular_devices
+from simulator import Limits, RunningSimulator
+from simulator.irregular import add_irregular_devices
 from tests.graph.conftest import drain
 
 

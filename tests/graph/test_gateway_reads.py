@@ -13,7 +13,7 @@ import pytest
 from shared.errors import GraphError, GraphNotFound
 from shared.graph import GraphGateway
 from shared.models import DEVICE_SELECT, Device
-from shared.simulator import Tenant
+from simulator import Tenant
 from tests.graph.conftest import Starter, drain
 
 

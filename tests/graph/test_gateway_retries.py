@@ -10,7 +10,7 @@ import pytest
 from shared.errors import GraphError, GraphPermissionError, GraphThrottled
 from shared.graph import GraphGateway
 from shared.graph.retry import RetryPolicy
-from shared.simulator import Limits, RunningSimulator
+from simulator import Limits, RunningSimulator
 from tests.graph.conftest import RoleToken, drain, virtual_retry
 
 

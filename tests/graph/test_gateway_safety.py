@@ -11,7 +11,7 @@ from shared.graph import GraphGateway
 from shared.graph.failures import failure_message, graph_error, is_non_windows_refusal
 from shared.graph.gateway import LAPS_SELECT
 from shared.graph.wire import ErrorDetail
-from shared.simulator import RunningSimulator
+from simulator import RunningSimulator
 from tests.graph.conftest import RoleToken
 
 NON_WINDOWS = ErrorDetail(

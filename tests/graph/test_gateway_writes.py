@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from shared.graph import GraphGateway
 from shared.graph.pacer import WritePacer
-from shared.simulator import Limits, Tenant
+from simulator import Limits, Tenant
 from tests.graph.conftest import Starter, virtual_retry
 
 

@@ -8,7 +8,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from shared.cli import policy as policy_cli
+from janitor_cli import policy as policy_cli
 from shared.policy import (
     DEFAULT_POLICY,
     Policy,

@@ -26,8 +26,8 @@ from shared.scan.partitions import (
 from shared.scan.progress import TenthsLog
 from shared.scan.service import ScanProgress
 from shared.scan.spill import BlobStore, PartitionSpill
-from shared.simulator import Tenant, run_simulator
-from shared.simulator.irregular import add_irregular_devices
+from simulator import Tenant, run_simulator
+from simulator.irregular import add_irregular_devices
 from tests.classify.devices import device
 from tests.scan.fakes import FakeAudit, FakeGraph, FakeQueue
 
@@ -235,7 +235,7 @@ def test_the_terminal_progress_bar_shows_the_read_and_is_quiet_when_disabled():
 
     from rich.console import Console
 
-    from shared.cli.scan import progress_display
+    from janitor_cli.scan import progress_display
 
     with progress_display(Console(file=StringIO()), enabled=False) as quiet:
         assert quiet is None

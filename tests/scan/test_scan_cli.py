@@ -9,8 +9,8 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from shared.cli import scan as scan_cli
-from shared.simulator import SimulatorThread, Tenant
+from janitor_cli import scan as scan_cli
+from simulator import SimulatorThread, Tenant
 
 KEYS = ["run_id", "devices_scanned", "findings", "commands_enqueued", "halted", "halt_reason"]
 

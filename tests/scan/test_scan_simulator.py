@@ -22,7 +22,7 @@ from shared.policy import policy_from_data
 from shared.ports import AuditQuery
 from shared.queue import SqliteQueue
 from shared.scan import protected_device_ids, run_scan
-from shared.simulator import Tenant, run_simulator
+from simulator import Tenant, run_simulator
 
 NOW = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
 ADMIN = "endpoint-team@contoso.example"

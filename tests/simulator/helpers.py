@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from shared.simulator import RunningSimulator
+from simulator import RunningSimulator
 
 EVENTUAL = {"ConsistencyLevel": "eventual"}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.simulator import RunningSimulator, make_token
-from shared.simulator.auth import PERMISSIONS, BadToken, caller_from
+from simulator import RunningSimulator, make_token
+from simulator.auth import PERMISSIONS, BadToken, caller_from
 from tests.simulator.helpers import assert_graph_error, client
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.simulator import Faults, Limits, RunningSimulator, Tenant, make_token
+from simulator import Faults, Limits, RunningSimulator, Tenant, make_token
 from tests.simulator.helpers import assert_graph_error, client
 
 JSON = {"Content-Type": "application/json"}

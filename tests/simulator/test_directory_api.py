@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from shared.simulator import RunningSimulator
+from simulator import RunningSimulator
 from tests.simulator.helpers import EVENTUAL, all_pages, assert_graph_error, client
 
 

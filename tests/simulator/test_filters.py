@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shared.simulator import RunningSimulator, Tenant
+from simulator import RunningSimulator, Tenant
 from tests.simulator.helpers import EVENTUAL, all_pages, assert_graph_error, client
 
 Device = dict[str, Any]

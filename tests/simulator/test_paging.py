@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.models import DEVICE_SELECT
-from shared.simulator import RunningSimulator
+from simulator import RunningSimulator
 from tests.simulator.helpers import EVENTUAL, all_pages, assert_graph_error, client
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from shared.models import DEVICE_SELECT
 from shared.scan.partitions import REST_FILTER, partitions_for
-from shared.simulator import Faults, Limits, Tenant
-from shared.simulator.irregular import add_irregular_devices
+from simulator import Faults, Limits, Tenant
+from simulator.irregular import add_irregular_devices
 from tests.simulator.helpers import EVENTUAL, all_pages, assert_graph_error, client
 
 SELECT = ",".join(DEVICE_SELECT)

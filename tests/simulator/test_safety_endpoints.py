@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.simulator import RunningSimulator, make_token
+from simulator import RunningSimulator, make_token
 from tests.simulator.helpers import assert_graph_error, client
 
 LAPS_BASIC = make_token(["DeviceLocalCredential.ReadBasic.All"])

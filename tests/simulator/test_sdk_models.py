@@ -20,8 +20,8 @@ from msgraph.generated.models.device_collection_response import DeviceCollection
 from msgraph.generated.models.device_local_credential_info import DeviceLocalCredentialInfo
 from msgraph.generated.models.group_collection_response import GroupCollectionResponse
 
-from shared.simulator import RunningSimulator
-from shared.simulator.devicestore import KNOWN_FIELDS
+from simulator import RunningSimulator
+from simulator.devicestore import KNOWN_FIELDS
 from tests.simulator.helpers import client
 
 #: Graph puts @odata.context on every response root; kiota's models do not declare it.

@@ -8,8 +8,8 @@ import httpx
 import typer
 from typer.testing import CliRunner
 
-from shared.cli import simulate
-from shared.simulator import Faults, SimulatorProcess, SimulatorThread, Tenant
+from janitor_cli import simulate
+from simulator import Faults, SimulatorProcess, SimulatorThread, Tenant
 
 
 def test_thread_serves_sync_clients_and_stops(small_tenant: Tenant) -> None:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from shared.simulator import RunningSimulator, Tenant
+from simulator import RunningSimulator, Tenant
 from tests.simulator.helpers import client
 
 

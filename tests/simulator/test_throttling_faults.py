@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from shared.simulator import Faults, Limits, Tenant
-from shared.simulator.limits import Throttle
+from simulator import Faults, Limits, Tenant
+from simulator.limits import Throttle
 from tests.simulator.helpers import assert_graph_error, client
 
 

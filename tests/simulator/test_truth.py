@@ -22,9 +22,9 @@ from kiota_serialization_json.json_parse_node_factory import JsonParseNodeFactor
 from msgraph.generated.models.device import Device as GraphDevice
 
 from shared import tags
-from shared.simulator import CLASSES, Tenant
-from shared.simulator.fleet import EDGE_CASES
-from shared.simulator.truth import OUTCOMES, SAFETY_DOC, ExpectationsError, GroundTruth, load_expectations
+from simulator import CLASSES, Tenant
+from simulator.fleet import EDGE_CASES
+from simulator.truth import OUTCOMES, SAFETY_DOC, ExpectationsError, GroundTruth, load_expectations
 
 NOW = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

@@ -16,13 +16,13 @@ from aiohttp import web
 from typer.testing import CliRunner
 
 from functions.tickets import ticket_callbacks, ticket_intake, ticket_status
+from janitor_cli import diagnose as diagnose_cli
 from shared import tags
-from shared.cli import diagnose as diagnose_cli
 from shared.policy import Policy
 from shared.queue import open_sqlite
-from shared.simulator import SimulatorThread, Tenant
 from shared.tickets import verify
 from shared.worker import drain, open_worker
+from simulator import SimulatorThread, Tenant
 from tests.diagnosis.fakes import TENANT_ID, fixture
 from tests.tickets.helpers import SECRET, sample, signed_headers
 

@@ -17,8 +17,8 @@ from functions.tickets import ticket_intake, ticket_status
 from shared.audit import SqliteAuditLog
 from shared.ports import AuditQuery
 from shared.queue import open_sqlite
-from shared.simulator import SimulatorThread, Tenant
 from shared.tickets import ACTIONS
+from simulator import SimulatorThread, Tenant
 from tests.tickets.helpers import SECRET, encode, payload, signed_headers
 
 post_handler = ticket_intake.build().get_user_function()

@@ -20,10 +20,10 @@ from shared.graph.gateway import GraphGateway
 from shared.graph.pacer import WritePacer
 from shared.graph.retry import RetryPolicy
 from shared.models import Device
-from shared.simulator import Limits, RunningSimulator, Tenant
 from shared.tags import parse
 from shared.worker import Worker, records
 from shared.worker.budget import MemoryBudget
+from simulator import Limits, RunningSimulator, Tenant
 from tests.worker.conftest import decisions_of, enforce, records_of
 from tests.worker.fakes import command
 from tests.worker.test_redelivery import FlakyAudit

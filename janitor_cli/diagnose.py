@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from shared.cli._common import echo, fail, run
+from janitor_cli._common import echo, fail, run
 from shared.diagnosis import Diagnosis, DsregcmdParseError, DsregStatus, parse_dsregcmd
 from shared.diagnosis.dsregcmd import decode_text
 

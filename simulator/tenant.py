@@ -1,6 +1,6 @@
 """A simulated Entra ID tenant: the fleet, its directory, ground truth, and what was written to it.
 
-The HTTP layer (`shared.simulator.api`) reads and writes a Tenant; tests read it directly to check what a
+The HTTP layer (`simulator.api`) reads and writes a Tenant; tests read it directly to check what a
 client did (`writes`, `outbox`) and to change the tenant behind the client's back (a device signs in, an
 admin deletes it, Entra Connect syncs a deleted hybrid device back).
 """
@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.simulator import timefmt
-from shared.simulator.devicestore import EXT_FIELD, EXT_KEYS, DeviceStore
-from shared.simulator.directory import Group, JoinMode, User
-from shared.simulator.fleet import DOMAIN, Fleet, FleetBuilder, build_fleet
-from shared.simulator.timefmt import NULL
-from shared.simulator.truth import CLASS_CODE, GroundTruth, flag_mask
+from simulator import timefmt
+from simulator.devicestore import EXT_FIELD, EXT_KEYS, DeviceStore
+from simulator.directory import Group, JoinMode, User
+from simulator.fleet import DOMAIN, Fleet, FleetBuilder, build_fleet
+from simulator.timefmt import NULL
+from simulator.truth import CLASS_CODE, GroundTruth, flag_mask
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,8 @@ from typing import Any
 
 import msgspec
 
-from shared.simulator import timefmt
-from shared.simulator.guids import IndexedGuids
+from simulator import timefmt
+from simulator.guids import IndexedGuids
 
 CORE_FIELDS: tuple[str, ...] = (
     "id",

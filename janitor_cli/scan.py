@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from shared.cli._common import run
+from janitor_cli._common import run
 from shared.scan import ScanProgress, ScanSummary
 from shared.scan.service import ProgressCallback
 from shared.scan.wiring import run_configured_scan

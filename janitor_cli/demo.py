@@ -16,8 +16,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from shared.cli._common import run
-from shared.cli.work import decision_counts, decisions_table, findings_table
+from janitor_cli._common import run
+from janitor_cli.work import decision_counts, decisions_table, findings_table
 
 DEMO_BUDGET = 2000  # simulator write budget (and the gateway's pacing) per window, scaled down from 3,000/150 s
 DEMO_WINDOW_S = 5.0
@@ -71,8 +71,8 @@ async def _demo(devices: int, seed: int, data_dir: Path) -> None:
     from shared.graph.gateway import GraphGateway
     from shared.graph.pacer import WritePacer
     from shared.queue import SqliteQueue
-    from shared.simulator import Limits, Tenant, run_simulator
     from shared.worker.budget import SqliteBudget
+    from simulator import Limits, Tenant, run_simulator
 
     console = Console()
     _fresh(data_dir)

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared import tags
-from shared.simulator import timefmt
-from shared.simulator.devicestore import DeviceStore
-from shared.simulator.directory import Group, Groups, RegistrationPolicy, User
-from shared.simulator.guids import IndexedGuids
-from shared.simulator.timefmt import DAY, NULL
-from shared.simulator.truth import FLAG_BIT, GroundTruth
+from simulator import timefmt
+from simulator.devicestore import DeviceStore
+from simulator.directory import Group, Groups, RegistrationPolicy, User
+from simulator.guids import IndexedGuids
+from simulator.timefmt import DAY, NULL
+from simulator.truth import FLAG_BIT, GroundTruth
 
 F = FLAG_BIT
 DOMAIN = "contoso.example"

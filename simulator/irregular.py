@@ -12,7 +12,7 @@ import random
 import uuid
 from datetime import timedelta
 
-from shared.simulator.tenant import Tenant
+from simulator.tenant import Tenant
 
 
 def irregular_device_id(n: int, rng: random.Random) -> str | None:

@@ -19,16 +19,16 @@ from urllib.parse import quote, urlencode
 
 import msgspec
 
-from shared.simulator import odata
-from shared.simulator.auth import USER_DETAILS, Caller
-from shared.simulator.devicestore import EXT_FIELD, EXT_KEYS, DeviceStore, canonical_field, plan_selection
-from shared.simulator.directory import USER_DEFAULT_FIELDS, USER_EXTRA_FIELDS, Group
-from shared.simulator.pipeline import route
-from shared.simulator.tenant import WriteRecord
-from shared.simulator.wire import GraphHTTPError, GraphRequest, GraphResponse, json_response, not_found, split_url
+from simulator import odata
+from simulator.auth import USER_DETAILS, Caller
+from simulator.devicestore import EXT_FIELD, EXT_KEYS, DeviceStore, canonical_field, plan_selection
+from simulator.directory import USER_DEFAULT_FIELDS, USER_EXTRA_FIELDS, Group
+from simulator.pipeline import route
+from simulator.tenant import WriteRecord
+from simulator.wire import GraphHTTPError, GraphRequest, GraphResponse, json_response, not_found, split_url
 
 if TYPE_CHECKING:
-    from shared.simulator.pipeline import Pipeline
+    from simulator.pipeline import Pipeline
 
 _encode = msgspec.json.encode
 MAX_BATCH = 20

@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.simulator.faults import Faults
-from shared.simulator.limits import Limits, Throttle
-from shared.simulator.tenant import Tenant
-from shared.simulator.wire import GraphHTTPError, GraphRequest, GraphResponse, error_body
+from simulator.faults import Faults
+from simulator.limits import Limits, Throttle
+from simulator.tenant import Tenant
+from simulator.wire import GraphHTTPError, GraphRequest, GraphResponse, error_body
 
 type Handler = Callable[..., GraphResponse]
 
@@ -84,7 +84,7 @@ class Pipeline:
     """Serves GraphRequests for one tenant. Used from a single event loop (thread)."""
 
     def __init__(self, tenant: Tenant, base_url: str, limits: Limits, faults: Faults) -> None:
-        from shared.simulator import api  # noqa: F401  (registers the routes)
+        from simulator import api  # noqa: F401  (registers the routes)
 
         self.tenant = tenant
         self.base_url = base_url

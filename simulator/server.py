@@ -25,12 +25,12 @@ from urllib.parse import parse_qsl, unquote
 
 from aiohttp import web
 
-from shared.simulator.auth import BadToken, caller_from
-from shared.simulator.faults import Faults
-from shared.simulator.limits import Limits
-from shared.simulator.pipeline import Pipeline, Stats
-from shared.simulator.tenant import Tenant
-from shared.simulator.wire import JSON_TYPE, GraphRequest, error_body
+from simulator.auth import BadToken, caller_from
+from simulator.faults import Faults
+from simulator.limits import Limits
+from simulator.pipeline import Pipeline, Stats
+from simulator.tenant import Tenant
+from simulator.wire import JSON_TYPE, GraphRequest, error_body
 
 _MAX_BODY = 16 * 1024 * 1024
 
@@ -277,10 +277,10 @@ class SimulatorProcess:
         self.info: dict[str, Any] = {}
 
     def __enter__(self) -> SimulatorProcess:
-        root = Path(__file__).resolve().parents[2]
+        root = Path(__file__).resolve().parents[1]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli.simulate", *self.args],
+            [sys.executable, "-m", "janitor_cli.simulate", *self.args],
             stdout=subprocess.PIPE,
             text=True,
             env=env,

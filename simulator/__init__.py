@@ -6,13 +6,13 @@ ground truth. See docs/simulator.md.
         ...  # point the Graph client at sim.base_url
 """
 
-from shared.simulator.auth import make_token
-from shared.simulator.faults import Faults
-from shared.simulator.limits import Limits
-from shared.simulator.pipeline import Stats
-from shared.simulator.server import RunningSimulator, SimulatorProcess, SimulatorThread, run_simulator
-from shared.simulator.tenant import Tenant, WriteRecord
-from shared.simulator.truth import CLASSES, FLAGS, GroundTruth
+from simulator.auth import make_token
+from simulator.faults import Faults
+from simulator.limits import Limits
+from simulator.pipeline import Stats
+from simulator.server import RunningSimulator, SimulatorProcess, SimulatorThread, run_simulator
+from simulator.tenant import Tenant, WriteRecord
+from simulator.truth import CLASSES, FLAGS, GroundTruth
 
 __all__ = [
     "CLASSES",

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from shared.cli._common import run
+from janitor_cli._common import run
 from shared.ports import AuditLog, AuditQuery
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ def work(
 
 def run_command(policy: PolicyOption = None, concurrency: ConcurrencyOption = 64, as_json: JsonOption = False) -> None:
     """The nightly job on this machine: scan the tenant, then work the queue until it is empty."""
-    from shared.cli.scan import progress_display
+    from janitor_cli.scan import progress_display
 
     console = Console(stderr=True)
     with progress_display(console, enabled=not as_json and console.is_terminal) as progress:

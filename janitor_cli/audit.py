@@ -15,12 +15,12 @@ from typing import Annotated, TextIO, cast
 
 import typer
 
+from janitor_cli._common import TerminalText, echo, fail, run
 from shared import bootstrap
 from shared.audit.codec import record_to_dict
 from shared.audit.export import export
 from shared.audit.filters import AuditRequest, FilterError, parse_request
 from shared.audit.review import build_report, verify_log
-from shared.cli._common import TerminalText, echo, fail, run
 from shared.ports import AuditLog, AuditRecord
 
 audit_app = typer.Typer(help="Review the audit log: list, export, verify the hash chain, HTML report.", no_args_is_help=True)

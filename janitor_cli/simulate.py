@@ -1,7 +1,7 @@
 """`janitor simulate`: serve a seeded, simulated Graph tenant on loopback until interrupted.
 
 Prints one JSON line when ready (base_url, devices, class counts, generation time, memory) so scripts and
-`SimulatorProcess` can read where it listens. Also runnable as `python -m shared.cli.simulate`.
+`SimulatorProcess` can read where it listens. Also runnable as `python -m janitor_cli.simulate`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from shared.cli._common import fail
+from janitor_cli._common import fail
 
 
 def _rss_mb() -> float:
@@ -50,7 +50,7 @@ def simulate(
 ) -> None:
     """Serve a simulated Graph v1.0 tenant (devices, users, groups, policy, BitLocker, Intune, mail, $batch)."""
     from shared.settings import is_loopback_host
-    from shared.simulator import Faults, Limits, Tenant, run_simulator
+    from simulator import Faults, Limits, Tenant, run_simulator
 
     if not is_loopback_host(host):
         raise fail(f"--host must be a loopback address (the simulator accepts anonymous writes), not {host!r}")
@@ -85,7 +85,7 @@ def simulate(
     except ValueError as exc:
         raise fail(str(exc)) from None
     if irregular_device_ids:
-        from shared.simulator.irregular import add_irregular_devices
+        from simulator.irregular import add_irregular_devices
 
         add_irregular_devices(tenant, irregular_device_ids)
     generated, generated_cpu = time.perf_counter() - started, time.process_time() - started_cpu

@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared.simulator import timefmt
-from shared.simulator.devicestore import EXT_KEYS, PROFILE_FIELDS, DeviceStore, canonical_field
-from shared.simulator.wire import GraphHTTPError
+from simulator import timefmt
+from simulator.devicestore import EXT_KEYS, PROFILE_FIELDS, DeviceStore, canonical_field
+from simulator.wire import GraphHTTPError
 
 BOOL, STR, DT = "Edm.Boolean", "Edm.String", "Edm.DateTimeOffset"
 MAX_TOP = 999

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from shared.cli._common import run
+from janitor_cli._common import run
 
 
 def doctor(

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
+from janitor_cli._common import echo, fail
 from shared import settings
-from shared.cli._common import echo, fail
 from shared.policy import PolicyError, check_policy_text, dump_policy, load_policy, parse_policy, policy_hash, read_policy_file
 
 policy_app = typer.Typer(help="Validate and show the policy (YAML) the scan and worker follow.", no_args_is_help=True)

@@ -78,7 +78,7 @@ FLAGS: tuple[str, ...] = (
 FLAG_BIT: dict[str, int] = {name: 1 << bit for bit, name in enumerate(FLAGS)}
 
 #: Where the table lives: the repository checkout the simulator runs from (it is a local tool).
-SAFETY_DOC = Path(__file__).resolve().parents[2] / "docs" / "safety.md"
+SAFETY_DOC = Path(__file__).resolve().parents[1] / "docs" / "safety.md"
 SECTION = "## Expected outcomes"
 _COLUMNS = ("population", "what it is", "expected class", "enforce outcome", "source")
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")
