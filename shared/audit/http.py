@@ -1,10 +1,11 @@
-"""The audit query API's behaviour, free of azure.functions: parameters in, status/body/headers out.
+"""The audit query and report APIs' behaviour, free of azure.functions: parameters in, status/body/headers out.
 
-`functions/audit_api.py` only converts the request and the answer. Bad parameters are a 400 naming the
-parameter (checked before the store is opened); a missing setting a 500 naming it; a store that is down a
-503 with Retry-After. A page holds at most `limit` records and at most MAX_PAGE_BYTES of them: records are
-read from the store a chunk at a time and encoded as they come, and the page ends (with a continuation
-token) at whichever bound comes first, so neither the answer nor the memory behind it grows with `limit`.
+`functions/audit_api.py` and `functions/report_api.py` only convert the request and the answer. Bad
+parameters are a 400 naming the parameter (checked before the store is opened); a missing setting a 500
+naming it; a store that is down a 503 with Retry-After. A page holds at most `limit` records and at most
+MAX_PAGE_BYTES of them: records are read from the store a chunk at a time and encoded as they come, and the
+page ends (with a continuation token) at whichever bound comes first, so neither the answer nor the memory
+behind it grows with `limit`. The report reads at most MAX_REPORT_RECORDS records and says when it stopped.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from shared.audit.codec import encode_continuation
 from shared.audit.export import csv_header, csv_line, json_line
 from shared.audit.filters import AuditRequest, FilterError, parse_request
+from shared.audit.review import build_report
 from shared.errors import AuditUnavailable, ConfigError
 from shared.ports import AuditLog, AuditRecord
 
@@ -74,6 +76,47 @@ async def answer_query(params: Mapping[str, str], open_log: Callable[[], AuditLo
         return HttpAnswer(200, (csv_header(request.format) + "".join(parts)).encode(), "text/csv", headers)
     tail = json.dumps({"count": len(parts), "continuation": continuation}, separators=(",", ":"))[1:]
     return HttpAnswer(200, ('{"records":[' + ",".join(parts) + "]," + tail).encode(), "application/json", headers)
+
+
+#: The most records one report answer reads (the API's bound; the CLI report reads the whole selection).
+MAX_REPORT_RECORDS = 50_000
+REPORT_FORMATS = ("html",)
+#: The report is inert: no script, nothing fetched; the browser is told the same.
+REPORT_HEADERS: Mapping[str, str] = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+async def answer_report(
+    params: Mapping[str, str], open_log: Callable[[], AuditLog], *, now: datetime | None = None
+) -> HttpAnswer:
+    """Answer GET /api/report: the self-contained HTML report of what the /api/audit filters select.
+
+    `limit` bounds the records read (default and most MAX_REPORT_RECORDS); the report says when it stopped.
+    It is one document, not pages: a `continuation` is refused.
+    """
+    try:
+        request = parse_request(
+            params, now=now, default_limit=MAX_REPORT_RECORDS, max_limit=MAX_REPORT_RECORDS, formats=REPORT_FORMATS
+        )
+        if request.continuation is not None:
+            raise FilterError("continuation", "does not apply to a report (one document); narrow from/to instead")
+    except FilterError as exc:
+        return _error(400, "BadParameter", str(exc), parameter=exc.parameter)
+    try:
+        audit = open_log()
+    except ConfigError as exc:
+        log.error("report API: %s", exc)
+        return _error(500, "ConfigError", f"the audit log is not configured: setting {exc}")
+    try:
+        html = await build_report(audit, request, now=now, limit=request.limit)
+    except AuditUnavailable as exc:
+        log.warning("report API: %s", exc)
+        return _error(503, "AuditUnavailable", "the audit store cannot be read right now; retry later")
+    return HttpAnswer(200, html.encode(), "text/html", dict(REPORT_HEADERS))
 
 
 def _encoded(record: AuditRecord, fmt: str) -> str:

@@ -113,6 +113,16 @@ def _decision_cols(counters: Iterable[Counter[str]]) -> list[str]:
 # --------------------------------------------------------------------------- sections
 
 
+def _truncated(data: ReportData) -> str:
+    if data.truncated_at is None:
+        return ""
+    return (
+        f'<div class="banner bad" role="status"><b>Partial report.</b> It covers the first {data.truncated_at:,} matching '
+        "records, oldest first; narrow the filters (from, to, run_id) to see the rest. The chain check covers the days "
+        "of the records read.</div>"
+    )
+
+
 def _summary(data: ReportData) -> str:
     v = data.verify
     tiles = [
@@ -406,7 +416,7 @@ def render(data: ReportData, *, checks_evaluated: bool = True) -> str:
         f"<title>entra-janitor audit report</title><style>{CSS}</style></head><body><main>"
         f"<header><h1>entra-janitor audit report</h1><p class='meta'>Generated {_e(_time(data.generated_at))} · "
         f"records {_e(span)} · filters: {_e(filters)}</p></header>"
-        f"{_summary(data)}{_chain(data)}{_runs(data)}{_halted(data)}{_timeline(data)}{_destructive(data)}"
+        f"{_truncated(data)}{_summary(data)}{_chain(data)}{_runs(data)}{_halted(data)}{_timeline(data)}{_destructive(data)}"
         f"{_tickets(data)}{_checks(data, checks_evaluated)}"
         "<footer>Every value above comes from the append-only, hash-chained audit log. Export the same selection "
         "with <span class='mono'>janitor audit export</span> for the full records.</footer>"

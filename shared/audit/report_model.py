@@ -119,6 +119,7 @@ class ReportData:
     destructive_total: int = 0
     tickets: list[TicketCase] = field(default_factory=list[TicketCase])
     checks: Findings = field(default_factory=Findings)
+    truncated_at: int | None = None  # the report read only this many of the matching records (a bounded request)
 
     @property
     def halted_runs(self) -> list[RunSummary]:
