@@ -311,8 +311,8 @@ class GraphGateway:
         make = functools.partial(self._get, self.client.devices.count, headers=ADVANCED_HEADERS, filter=filter)
         response = await self._send(make)
         text = response.content.strip()
-        if not text.isdigit():
-            raise GraphError(
+        if not text.isdigit():  # an unreadable answer is a fault of the moment, like any other (retried)
+            raise GraphUnavailable(
                 f"Graph's answer to GET /devices/$count is not a count: {text[:40]!r}",
                 status=response.status_code,
                 request_id=response.headers.get("request-id"),

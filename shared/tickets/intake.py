@@ -21,7 +21,7 @@ from shared import commands
 from shared.commands import RemediationCommand, TicketRef
 from shared.diagnosis import choose_device, parse_dsregcmd
 from shared.diagnosis.gather import NIL_GUID
-from shared.errors import GraphError, GraphPermissionError, PermanentError, TransientError
+from shared.errors import TransientError
 from shared.jsonshape import is_array, is_dict
 from shared.models import Device
 from shared.policy import Policy, load_policy, policy_hash
@@ -167,12 +167,9 @@ class TicketIntake:
     async def _resolve(self, request: TicketRequest) -> tuple[Device | None, int]:
         """The tenant object the ticket names; PayloadError when an action needs exactly one and there is not."""
         ref = request.device
-        try:
-            found = list(await self.graph.find_devices(ref.value))
-        except GraphPermissionError as exc:
-            raise PermanentError(f"the app cannot read devices in Microsoft Graph: {exc}") from exc
-        except GraphError as exc:
-            raise TransientError(f"Microsoft Graph could not be read to find the device: {exc}") from exc
+        # Graph's errors are already transient (throttled, unavailable) or permanent (denied, bad request): the
+        # API answers each as its class says (shared.errors), no translation here.
+        found = list(await self.graph.find_devices(ref.value))
         if ref.by == "id":
             found = [d for d in found if d.id.lower() == ref.value.lower()]
         elif ref.by == "deviceId":
