@@ -19,9 +19,16 @@ from urllib.parse import quote, urlencode
 
 import msgspec
 
-from simulator import odata
+from simulator import odata, timefmt
 from simulator.auth import USER_DETAILS, Caller
-from simulator.devicestore import EXT_FIELD, EXT_KEYS, DeviceStore, canonical_field, plan_selection
+from simulator.devicestore import (
+    EXT_FIELD,
+    EXT_KEYS,
+    OTHER_FIELDS,
+    DeviceStore,
+    canonical_field,
+    plan_selection,
+)
 from simulator.directory import USER_DEFAULT_FIELDS, USER_EXTRA_FIELDS, Group
 from simulator.pipeline import route
 from simulator.tenant import WriteRecord
@@ -693,6 +700,114 @@ def list_groups(ctx: Pipeline, req: GraphRequest) -> GraphResponse:
     return json_response({"@odata.context": f"{ctx.base_url}/$metadata#groups", "value": [_project(g, select) for g in groups]})
 
 
+# =========================================================================== deleted items (beta): device soft delete
+#
+# Device soft delete (preview; Microsoft Learn, device management docs dated 2026-04): deleted Entra joined and
+# registered devices stay in deleted items for 30 days, listed and restored through Graph beta; hybrid joined objects
+# are never there. A restored device comes back with its id and deviceId, non-compliant until it checks in.
+
+DELETED_DEVICE_CAST = "microsoft.graph.device"
+MAX_DELETED_PAGE = 999
+
+
+def _deleted_json(ctx: Pipeline, index: int) -> dict[str, Any]:
+    """A deleted device as Graph beta shows it: the device's properties with deletedDateTime set."""
+    tenant = ctx.tenant
+    device = {**OTHER_FIELDS, **tenant.devices.full(index)}
+    device["deletedDateTime"] = timefmt.iso(timefmt.epoch(tenant.deleted_at(index) or tenant.clock()))
+    return device
+
+
+def _deleted_select(req: GraphRequest) -> tuple[str, ...] | None:
+    text = req.query.get("$select")
+    if not text:
+        return None
+    names: list[str] = []
+    for raw in text.split(","):
+        name = canonical_field(raw)
+        if name is None:
+            raise GraphHTTPError(400, "BadRequest", f"Could not find a property named '{raw.strip()}' on this type.")
+        names.append(name)
+    return tuple(dict.fromkeys(names))
+
+
+def _shaped(device: Mapping[str, Any], select: Sequence[str] | None) -> dict[str, Any]:
+    body = dict(device) if select is None else {"id": device["id"], **{name: device[name] for name in select}}
+    return {"@odata.type": "#microsoft.graph.device", **body}
+
+
+@route("GET", "/directory/deletedItems/microsoft.graph.device", "devices.readDeleted", version="beta")
+def list_deleted_devices(ctx: Pipeline, req: GraphRequest) -> GraphResponse:
+    """Devices in deleted items, paged ($select, $top, $skiptoken; other options refused)."""
+    for option in req.query:
+        if option.startswith("$") and option.lower() not in ("$select", "$top", "$skiptoken"):
+            raise GraphHTTPError(400, "BadRequest", f"The simulator does not support '{option}' on deleted items.")
+    select = _deleted_select(req)
+    top_text = req.query.get("$top", "100")
+    if not top_text.isdigit() or not 1 <= int(top_text) <= MAX_DELETED_PAGE:
+        raise GraphHTTPError(400, "BadRequest", f"$top must be 1..{MAX_DELETED_PAGE}, not {top_text!r}.")
+    signature = hash(("deleted", select))
+    token = req.query.get("$skiptoken")
+    position = odata.decode_skiptoken(token, signature) if token else 0
+    with ctx.tenant.lock:
+        indexes = ctx.tenant.deleted_indexes()
+        page = indexes[position : position + int(top_text)]
+        records = [_encode(_shaped(_deleted_json(ctx, i), select)) for i in page]
+    beta = ctx.version_url("beta")
+    end = position + len(page)
+    link = None
+    if end < len(indexes):
+        params = {k: v for k, v in req.query.items() if k != "$skiptoken"}
+        query = urlencode({**params, "$skiptoken": odata.encode_skiptoken(end, signature)}, quote_via=quote, safe="$'(),:/")
+        link = f"{beta}/directory/deletedItems/{DELETED_DEVICE_CAST}?{query}"
+    head = b'{"@odata.context":' + _encode(f"{beta}/$metadata#directory/deletedItems/{DELETED_DEVICE_CAST}")
+    if link is not None:
+        head += b',"@odata.nextLink":' + _encode(link)
+    return GraphResponse(200, b"".join((head, b',"value":[', b",".join(records), b"]}")))
+
+
+def _deleted_index(ctx: Pipeline, id: str) -> int:
+    index = ctx.tenant.deleted_index(id)
+    if index is None:
+        raise not_found(id)
+    return index
+
+
+@route("GET", "/directory/deletedItems/{id}", "devices.readDeleted", version="beta")
+def get_deleted_item(ctx: Pipeline, req: GraphRequest, id: str) -> GraphResponse:
+    """One deleted device; 404 when it is not in deleted items (live, hybrid, older than 30 days, unknown)."""
+    for option in req.query:
+        if option.startswith("$") and option.lower() != "$select":
+            raise GraphHTTPError(400, "BadRequest", f"Query option '{option}' is not supported on a single object.")
+    select = _deleted_select(req)
+    with ctx.tenant.lock:
+        body = _shaped(_deleted_json(ctx, _deleted_index(ctx, id)), select)
+    context = f"{ctx.version_url('beta')}/$metadata#directoryObjects/$entity"
+    return json_response({"@odata.context": context, **body})
+
+
+@route("POST", "/directory/deletedItems/{id}/restore", "devices.restore", writes=1, version="beta")
+def restore_deleted_item(ctx: Pipeline, req: GraphRequest, id: str) -> GraphResponse:
+    """Restore a deleted device: 200 with the restored object (isCompliant false until the device checks in)."""
+    tenant = ctx.tenant
+    status, code = 200, None
+    try:
+        with tenant.lock:
+            index = _deleted_index(ctx, id)
+            tenant.restore_device(index)
+            body = {**OTHER_FIELDS, **tenant.devices.full(index)}
+    except GraphHTTPError as exc:
+        status, code = exc.status, exc.code
+        raise
+    finally:
+        tenant.record_write(
+            WriteRecord("POST", id, None, datetime.now(UTC), status, req.request_id, req.caller.app, code)
+        )
+    ctx.stats.writes += 1
+    context = f"{ctx.version_url('beta')}/$metadata#directoryObjects/$entity"
+    return json_response({"@odata.context": context, "@odata.type": "#microsoft.graph.device", **body})
+
+
 # =========================================================================== $batch
 
 
@@ -777,6 +892,7 @@ def _inner_request(outer: GraphRequest, item: Mapping[str, Any]) -> GraphRequest
         caller=outer.caller,
         client_request_id=headers.get("client-request-id"),
         inner=True,
+        version=outer.version,
     )
 
 

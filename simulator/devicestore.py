@@ -269,6 +269,13 @@ class DeviceStore:
             self.deleted_count += 1
             self.version += 1
 
+    def undelete(self, index: int) -> None:
+        """A deleted device exists again (restored from deleted items), in its old slot."""
+        if self.deleted[index]:
+            self.deleted[index] = 0
+            self.deleted_count -= 1
+            self.version += 1
+
     # ------------------------------------------------------------------ reading
 
     def full(self, index: int) -> dict[str, Any]:

@@ -31,19 +31,30 @@ class Route:
     permission: str
     units: int = 1
     writes: int = 0
+    version: str = "v1.0"  # the API version it is served under: v1.0 or beta
 
 
 _ROUTES: list[Route] = []
+#: The API versions the simulator serves (a path starts with one of them).
+VERSIONS: tuple[str, ...] = ("v1.0", "beta")
 
 
-def route(method: str, template: str, permission: str, *, units: int = 1, writes: int = 0) -> Callable[[Handler], Handler]:
-    """Register a handler for `METHOD template` ({name} matches one path segment; ({name}) a quoted key)."""
+def route(
+    method: str, template: str, permission: str, *, units: int = 1, writes: int = 0, version: str = "v1.0"
+) -> Callable[[Handler], Handler]:
+    """Register a handler for `METHOD template` ({name} matches one path segment; ({name}) a quoted key).
+
+    `version` is the API version it is served under; the same path under the other version is not found.
+    """
+    if version not in VERSIONS:
+        raise ValueError(f"version must be one of {', '.join(VERSIONS)}, not {version!r}")
     regex = re.escape(template)
     regex = regex.replace(r"\(deviceId='\{device_id\}'\)", r"\(deviceId='(?P<device_id>[^'/]*)'\)")
     regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/()]+)", regex)
 
     def register(handler: Handler) -> Handler:
-        _ROUTES.append(Route(method, template, re.compile(f"^{regex}$", re.IGNORECASE), handler, permission, units, writes))
+        pattern = re.compile(f"^{regex}$", re.IGNORECASE)
+        _ROUTES.append(Route(method, template, pattern, handler, permission, units, writes, version))
         return handler
 
     return register
@@ -96,9 +107,15 @@ class Pipeline:
         self.clock: Callable[[], float] = time.monotonic
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # how injected latency waits (tests replace it)
 
-    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+    def version_url(self, version: str) -> str:
+        """The root of an API version (base_url is the v1.0 root): for @odata.context and nextLinks."""
+        return self.base_url if version == "v1.0" else f"{self.base_url.removesuffix('/v1.0')}/{version}"
+
+    def match(self, method: str, path: str, version: str = "v1.0") -> tuple[Route, dict[str, str]]:
         allowed = False
         for r in _ROUTES:
+            if r.version != version:
+                continue
             found = r.pattern.match(path)
             if found:
                 if r.method == method:
@@ -106,6 +123,11 @@ class Pipeline:
                 allowed = True
         if allowed:
             raise GraphHTTPError(405, "Request_BadRequest", f"The method {method} is not allowed on {path}.")
+        if version != "v1.0":
+            served = sorted({r.template for r in _ROUTES if r.version == version})
+            raise GraphHTTPError(
+                404, "BadRequest", f"This simulator serves Graph v1.0, and on {version} only {', '.join(served)}; got {path!r}."
+            )
         segment = next((s for s in path.split("/") if s), path)
         raise GraphHTTPError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
 
@@ -114,16 +136,12 @@ class Pipeline:
         self.stats.operations += 1
         template = req.path
         try:
-            r, params = self.match(req.method, req.path)
+            r, params = self.match(req.method, req.path, req.version)
             template = r.template
             operation = f"{req.method} {req.path}"
-            missing = req.caller.missing(r.permission)
-            if missing:
-                raise GraphHTTPError(
-                    403,
-                    "Authorization_RequestDenied",
-                    f"Insufficient privileges to complete the operation. The application needs the {missing} permission.",
-                )
+            refused = req.caller.refusal(r.permission)
+            if refused:
+                raise GraphHTTPError(403, "Authorization_RequestDenied", refused)
             fault = self.faults.decide(operation)
             if fault == "429":
                 retry = self.faults.storm_retry_after
@@ -164,6 +182,7 @@ class Pipeline:
             )
         response.headers["request-id"] = req.request_id
         response.headers["client-request-id"] = req.client_request_id or req.request_id
-        self.stats.by_path[f"{req.method} {template}"] += 1
+        version = "" if req.version == "v1.0" else f"/{req.version}"
+        self.stats.by_path[f"{req.method} {version}{template}"] += 1
         self.stats.by_status[response.status] += 1
         return response

@@ -28,7 +28,7 @@ from aiohttp import web
 from simulator.auth import BadToken, caller_from
 from simulator.faults import Faults
 from simulator.limits import Limits
-from simulator.pipeline import Pipeline, Stats
+from simulator.pipeline import VERSIONS, Pipeline, Stats
 from simulator.tenant import Tenant
 from simulator.wire import JSON_TYPE, GraphRequest, error_body
 
@@ -90,18 +90,20 @@ def _app(pipeline: Pipeline) -> web.Application:
         except BadToken as exc:
             req_id = os.urandom(16).hex()
             return _http_error(401, "InvalidAuthenticationToken", str(exc), req_id, client_request_id)
-        if not (raw_path == "/v1.0" or raw_path.startswith("/v1.0/")):
+        version = next((v for v in VERSIONS if raw_path == f"/{v}" or raw_path.startswith(f"/{v}/")), None)
+        if version is None:
             req_id = os.urandom(16).hex()
             return _http_error(
                 404,
                 "BadRequest",
-                f"This simulator serves Graph v1.0 only (paths under /v1.0); got {raw_path!r}.",
+                f"This simulator serves Graph v1.0 (and a few beta endpoints under /beta); got {raw_path!r}.",
                 req_id,
                 client_request_id,
             )
         req = GraphRequest(
             method=request.method,
-            path=unquote(raw_path[5:]) or "/",
+            path=unquote(raw_path[len(version) + 1 :]) or "/",
+            version=version,
             query=dict(parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True)),
             headers=headers,
             body=body,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,13 @@ from simulator.directory import Group, JoinMode, User
 from simulator.fleet import DOMAIN, Fleet, FleetBuilder, build_fleet
 from simulator.timefmt import NULL
 from simulator.truth import CLASS_CODE, GroundTruth, flag_mask
+
+#: Device soft delete (preview; Microsoft Learn, device management docs dated 2026-04): a deleted Entra joined or
+#: registered device stays in deleted items this many days (restorable through Graph beta directory/deletedItems,
+#: its deviceId reserved, GET /devices/{id} answering 404), then is gone for good. Hybrid joined (ServerAd)
+#: objects never go there: they are deleted for good at once.
+DELETED_ITEMS_DAYS = 30
+HYBRID_TRUST_TYPE = "ServerAd"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +77,9 @@ class Tenant:
         self._devices_by_owner: dict[int, list[int]] | None = None
         self._resynced: set[int] = set()
         self.conditional_access_policies: list[dict[str, Any]] = []  # none unless a test adds them
+        #: The tenant's clock for what happens over time (deleted items expire); tests replace it.
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self._deleted_at: dict[int, int] = {}  # device index -> epoch of its soft delete (in deleted items)
 
     @classmethod
     def generate(
@@ -231,8 +241,53 @@ class Tenant:
             self.devices.put(index, device)
 
     def remove_device(self, index: int) -> None:
+        """Delete a device: an Entra joined or registered one goes to deleted items, a hybrid one is gone for good."""
         with self.lock:
+            if self.devices.deleted[index]:
+                return
+            hybrid = self.devices.profile_fields(index)["trustType"] == HYBRID_TRUST_TYPE
             self.devices.delete(index)
+            if not hybrid:
+                self._deleted_at[index] = timefmt.epoch(self.clock())
+
+    # ------------------------------------------------------------------ deleted items (device soft delete)
+
+    def deleted_indexes(self) -> list[int]:
+        """Devices in deleted items now (deleted less than DELETED_ITEMS_DAYS ago), in store order."""
+        with self.lock:
+            self._expire_deleted()
+            return sorted(self._deleted_at)
+
+    def deleted_index(self, object_id: str) -> int | None:
+        """The device with this object id if it is in deleted items now, else None (live, purged, hybrid, unknown)."""
+        index = self.devices.find(object_id, include_deleted=True)
+        if index is None or not self.devices.deleted[index]:
+            return None
+        with self.lock:
+            self._expire_deleted()
+            return index if index in self._deleted_at else None
+
+    def deleted_at(self, index: int) -> datetime | None:
+        """When a device in deleted items was deleted (None when it is not there)."""
+        stamp = self._deleted_at.get(index)
+        return None if stamp is None else datetime.fromtimestamp(stamp, UTC)
+
+    def restore_device(self, index: int) -> None:
+        """Bring a device back from deleted items: same id and deviceId, isCompliant false until it checks in."""
+        with self.lock:
+            if self._deleted_at.pop(index, None) is None:
+                raise KeyError(f"device {index} is not in deleted items")
+            self.devices.undelete(index)
+            device = self.devices.full(index)
+            device["isCompliant"] = False
+            self.devices.put(index, device)
+            self._devices_by_owner = None
+
+    def _expire_deleted(self) -> None:
+        """Deleted items older than DELETED_ITEMS_DAYS are gone for good."""
+        horizon = timefmt.epoch(self.clock()) - DELETED_ITEMS_DAYS * timefmt.DAY
+        for index in [i for i, stamp in self._deleted_at.items() if stamp <= horizon]:
+            del self._deleted_at[index]
 
     def record_write(self, record: WriteRecord) -> None:
         self.write_attempts.append(record)

@@ -24,7 +24,7 @@ _encode = msgspec.json.encode
 @dataclass(slots=True)
 class GraphRequest:
     method: str
-    path: str  # after /v1.0, decoded, e.g. "/devices/abc"
+    path: str  # after the version (/v1.0 or /beta), decoded, e.g. "/devices/abc"
     query: dict[str, str]
     headers: Mapping[str, str]  # lower-case names
     body: bytes | None
@@ -32,6 +32,7 @@ class GraphRequest:
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     client_request_id: str | None = None
     inner: bool = False  # part of a $batch
+    version: str = "v1.0"  # the API version in the URL: v1.0 or beta
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
