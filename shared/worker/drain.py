@@ -8,6 +8,7 @@ Like the Functions host with Service Bus, the drain renews the peek-lock of ever
 (when the receiver can), so a slow command (429 storms, a long Retry-After) is never handed to a second
 worker while the first is still on it. When the audit store is down a command is retried in place, its
 message still locked, for up to `audit_wait` seconds: an outage does not burn the message's deliveries.
+Every wait goes through `sleep` and is measured with `timer` (monotonic seconds): tests pass virtual ones.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from shared.ports import QueueReceiver, ReceivedMessage
 from shared.worker.handler import Handled, Worker
 
 log = logging.getLogger(__name__)
+
+type Sleep = Callable[[float], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -60,19 +63,21 @@ async def drain(
     idle_wait: float = 1.0,
     progress: Callable[[DrainStats], None] | None = None,
     audit_wait: float = AUDIT_WAIT_SECONDS,
+    sleep: Sleep = asyncio.sleep,
+    timer: Callable[[], float] = time.monotonic,
 ) -> DrainStats:
     """Handle messages until the queue is empty (or forever when `until_empty` is False)."""
     stats = DrainStats()
-    started = time.monotonic()
+    started = timer()
     slots = asyncio.Semaphore(concurrency)
     inflight: set[asyncio.Task[None]] = set()
     held: dict[str, ReceivedMessage] = {}  # lock token -> message being worked on (its lock is renewed)
-    renewing = asyncio.create_task(_renew_locks(receiver, held, stats))
+    renewing = asyncio.create_task(_renew_locks(receiver, held, stats, sleep))
 
     async def one(message: ReceivedMessage) -> None:
         held[message.lock_token] = message
         try:
-            await _settle(receiver, worker, message, stats, audit_wait)
+            await _settle(receiver, worker, message, stats, audit_wait, sleep, timer)
         finally:
             held.pop(message.lock_token, None)
             slots.release()
@@ -97,24 +102,24 @@ async def drain(
                 continue
             if until_empty:
                 break
-            await asyncio.sleep(idle_wait)
+            await sleep(idle_wait)
     finally:
         renewing.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await renewing
     await worker.flush_digests()
-    stats.seconds = time.monotonic() - started
+    stats.seconds = timer() - started
     return stats
 
 
-async def _renew_locks(receiver: QueueReceiver, held: dict[str, ReceivedMessage], stats: DrainStats) -> None:
+async def _renew_locks(receiver: QueueReceiver, held: dict[str, ReceivedMessage], stats: DrainStats, sleep: Sleep) -> None:
     """Every third of the lock duration, renew the lock of each message still being worked on."""
     renew = getattr(receiver, "renew_lock", None)
     lock_seconds = getattr(receiver, "lock_seconds", None)
     if renew is None or not lock_seconds:
         return
     while True:
-        await asyncio.sleep(lock_seconds / 3)
+        await sleep(lock_seconds / 3)
         for token, message in list(held.items()):
             if token not in held:
                 continue  # settled meanwhile
@@ -129,34 +134,48 @@ async def _renew_locks(receiver: QueueReceiver, held: dict[str, ReceivedMessage]
 
 
 async def handle_waiting_for_audit(
-    worker: Worker, body: bytes, *, message_id: str, delivery_count: int, audit_wait: float
+    worker: Worker,
+    body: bytes,
+    *,
+    message_id: str,
+    delivery_count: int,
+    audit_wait: float,
+    sleep: Sleep = asyncio.sleep,
+    timer: Callable[[], float] = time.monotonic,
 ) -> Handled:
     """worker.handle, retried in place (the message stays locked) while the audit store is down, for up to
     `audit_wait` seconds; then AuditUnavailable is raised and the message is released for a later delivery."""
-    deadline = time.monotonic() + audit_wait
+    deadline = timer() + audit_wait
     attempt = 0
     while True:
         try:
             return await worker.handle(body, message_id=message_id, delivery_count=delivery_count)
         except AuditUnavailable as exc:
-            if time.monotonic() >= deadline:
+            if timer() >= deadline:
                 raise
             delay = audit_retry_delay(attempt)
             attempt += 1
             log.warning("message %s: %s; retrying in %.1f s", message_id, exc, delay)
-            await asyncio.sleep(delay)
+            await sleep(delay)
 
 
 async def _settle(
-    receiver: QueueReceiver, worker: Worker, message: ReceivedMessage, stats: DrainStats, audit_wait: float
+    receiver: QueueReceiver,
+    worker: Worker,
+    message: ReceivedMessage,
+    stats: DrainStats,
+    audit_wait: float,
+    sleep: Sleep,
+    timer: Callable[[], float],
 ) -> None:
     try:
         handled: Handled = await handle_waiting_for_audit(
-            worker, message.body, message_id=message.message_id, delivery_count=message.delivery_count, audit_wait=audit_wait
+            worker, message.body, message_id=message.message_id, delivery_count=message.delivery_count,
+            audit_wait=audit_wait, sleep=sleep, timer=timer,
         )
     except TransientError as exc:
         log.warning("message %s: %s; released for a retry", message.message_id, exc)
-        await asyncio.sleep(retry_delay(message.delivery_count))
+        await sleep(retry_delay(message.delivery_count))
         stats.abandoned += 1
         await _quietly(receiver.abandon(message), stats)
         return

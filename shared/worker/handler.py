@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -94,6 +94,8 @@ class Worker:
         device_writer: DeviceWriter | None = None,
         digest: bool | None = None,
         lease: CommandLease | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self.graph = graph
         self.audit = audit
@@ -114,6 +116,7 @@ class Worker:
         self._protected_refresh = asyncio.Lock()
         self._digest: dict[str, list[Notice]] = {}
         self.lease = lease
+        self._sleep, self._timer = sleep, timer  # lease waits and renewals, protected-ids age (tests: virtual time)
         self._local: dict[str, tuple[asyncio.Lock, int]] = {}  # command id -> (lock, deliveries using it)
         self._lease_lost: set[str] = set()
 
@@ -170,11 +173,11 @@ class Worker:
     @contextlib.asynccontextmanager
     async def _leased(self, lease: CommandLease, command_id: str) -> AsyncGenerator[None]:
         holder = uuid.uuid4().hex
-        deadline = time.monotonic() + LEASE_WAIT_TTLS * lease.ttl
+        deadline = self._timer() + LEASE_WAIT_TTLS * lease.ttl
         while not await lease.acquire(command_id, holder):
-            if time.monotonic() > deadline:
+            if self._timer() > deadline:
                 raise CommandBusy(f"command {command_id} is being handled by another worker; it will be retried")
-            await asyncio.sleep(LEASE_POLL_SECONDS)
+            await self._sleep(LEASE_POLL_SECONDS)
         beat = asyncio.create_task(self._keep_lease(lease, command_id, holder))
         try:
             yield
@@ -191,7 +194,7 @@ class Worker:
     async def _keep_lease(self, lease: CommandLease, command_id: str, holder: str) -> None:
         """Renew until cancelled; a renewal that fails means another delivery may hold it: no write after that."""
         while True:
-            await asyncio.sleep(lease.ttl / 3)
+            await self._sleep(lease.ttl / 3)
             try:
                 kept = await lease.renew(command_id, holder)
             except TransientError as exc:
@@ -296,10 +299,10 @@ class Worker:
         groups = self.policy.protect.groups
         if not groups:
             return frozenset()
-        if self._protected is not None and time.monotonic() - self._protected[0] <= PROTECTED_IDS_TTL:
+        if self._protected is not None and self._timer() - self._protected[0] <= PROTECTED_IDS_TTL:
             return self._protected[1]
         async with self._protected_refresh:  # one read serves every command waiting for it (no stampede)
-            stamp = time.monotonic()
+            stamp = self._timer()
             if self._protected is None or stamp - self._protected[0] > PROTECTED_IDS_TTL:
                 ids: set[str] = set()
                 for group in groups:

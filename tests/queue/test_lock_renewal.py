@@ -4,7 +4,6 @@ without a second delivery."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
@@ -36,10 +35,19 @@ async def test_renew_extends_the_lock_and_an_expired_one_cannot_be_renewed(tmp_p
         await other.close()
 
 
-class SlowWorker:
-    """Stands in for Worker: takes its time, or finds the audit store down for the first calls."""
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
+    """Virtual time for the queues' locks, the drain's renewals and waits, and the worker (SQLite takes none)."""
+    clock = VirtualClock(start=1_750_000_000.0)
+    clock.hold_during_threads(monkeypatch)
+    return clock
 
-    def __init__(self, seconds: float = 0.0, audit_down: int = 0) -> None:
+
+class SlowWorker:
+    """Stands in for Worker: takes its (virtual) time, or finds the audit store down for the first calls."""
+
+    def __init__(self, clock: VirtualClock, seconds: float = 0.0, audit_down: int = 0) -> None:
+        self.clock = clock
         self.seconds = seconds
         self.audit_down = audit_down
         self.calls: list[int] = []
@@ -49,41 +57,44 @@ class SlowWorker:
         if self.audit_down:
             self.audit_down -= 1
             raise AuditUnavailable("audit store is down (test)")
-        await asyncio.sleep(self.seconds)
+        await self.clock.sleep(self.seconds)
         return Handled("complete", "acted", "disable")
 
     async def flush_digests(self) -> int:
         return 0
 
 
-async def test_drain_keeps_a_slow_message_locked(tmp_path):
-    queue = SqliteQueue(tmp_path / "q.sqlite3", lock_seconds=1.0)
-    thief = SqliteQueue(tmp_path / "q.sqlite3", lock_seconds=1.0)
+async def test_drain_keeps_a_slow_message_locked(tmp_path, clock):
+    queue = SqliteQueue(tmp_path / "q.sqlite3", lock_seconds=1.0, clock=clock)
+    thief = SqliteQueue(tmp_path / "q.sqlite3", lock_seconds=1.0, clock=clock)
     stolen = []
 
     async def steal() -> None:
-        deadline = time.monotonic() + 3.0
-        while time.monotonic() < deadline:
+        deadline = clock.now + 3.0
+        while clock.now < deadline:
             stolen.extend(await thief.receive())
-            await asyncio.sleep(0.05)
+            await clock.sleep(0.05)
 
     try:
         await queue.send([OutgoingMessage(message_id="slow", body=b"x")])
-        worker = SlowWorker(seconds=3.0)  # three lock durations (renewed every third of one)
-        stats, _ = await asyncio.gather(drain(queue, worker), steal())
+        worker = SlowWorker(clock, seconds=3.0)  # three lock durations (renewed every third of one)
+        stats, _ = await asyncio.gather(drain(queue, worker, sleep=clock.sleep, timer=clock), steal())
         assert stolen == [] and worker.calls == [1] and stats.completed == 1
+        assert clock.slept.count(queue.lock_seconds / 3) >= 8  # the lock was renewed all along
     finally:
         await queue.close()
         await thief.close()
 
 
-async def test_drain_waits_out_an_audit_outage_without_spending_deliveries(tmp_path):
-    queue = SqliteQueue(tmp_path / "q.sqlite3", lock_seconds=0.3, max_deliveries=2)
+async def test_drain_waits_out_an_audit_outage_without_spending_deliveries(tmp_path, clock):
+    queue = SqliteQueue(tmp_path / "q.sqlite3", lock_seconds=0.3, max_deliveries=2, clock=clock)
     try:
         await queue.send([OutgoingMessage(message_id="m", body=b"x")])
-        worker = SlowWorker(audit_down=4)
-        stats = await drain(queue, worker)
+        worker = SlowWorker(clock, audit_down=4)
+        stats = await drain(queue, worker, sleep=clock.sleep, timer=clock)
         assert worker.calls == [1, 1, 1, 1, 1]  # retried in place: still the first delivery
         assert stats.completed == 1 and stats.dead_lettered == 0 and queue.dead_letters() == []
+        backoff = [s for s in clock.slept if s not in (queue.lock_seconds / 3, worker.seconds)]  # not renewals, work
+        assert backoff == [0.25, 0.5, 1.0, 2.0]  # waited in place, backing off, while the lock was renewed
     finally:
         await queue.close()
