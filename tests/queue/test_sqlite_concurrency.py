@@ -7,6 +7,7 @@ import asyncio
 import json
 import signal
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from shared.errors import MessageLockLost
 from shared.ports import OutgoingMessage, ReceivedMessage
 from shared.queue import SqliteQueue
+from tests.support.manual_time import VirtualClock
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,12 +42,13 @@ asyncio.run(main(sys.argv[1]))
 """
 
 # A worker that takes one message, reports it, and hangs until it is killed.
-HOLDER = """
+HOLDER_LOCK_SECONDS = 30
+HOLDER = f"""
 import asyncio, json, sys
 from shared.queue import SqliteQueue
 
 async def main(path):
-    q = SqliteQueue(path, lock_seconds=0.5)
+    q = SqliteQueue(path, lock_seconds={HOLDER_LOCK_SECONDS})
     [m] = await q.receive(wait_seconds=5)
     print(json.dumps([m.message_id, m.lock_token, m.delivery_count, m.body.decode()]), flush=True)
     await asyncio.sleep(600)
@@ -126,7 +129,8 @@ async def test_three_worker_processes_drain_one_file_without_double_delivery(tmp
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="SIGKILL is POSIX-only")
 async def test_worker_killed_mid_message_loses_nothing(tmp_path):
     path = tmp_path / "q.sqlite3"
-    queue = SqliteQueue(path, lock_seconds=0.5, poll_interval=0.02)
+    clock = VirtualClock(start=time.time())  # this process's clock, moved on by hand once the worker is dead
+    queue = SqliteQueue(path, clock=clock)
     await queue.send([OutgoingMessage("cmd-1", b"disable device 42")])
     proc = await _python(HOLDER, str(path))
     try:
@@ -139,7 +143,9 @@ async def test_worker_killed_mid_message_loses_nothing(tmp_path):
         assert await asyncio.wait_for(proc.wait(), 10) == -signal.SIGKILL
     finally:
         await _reap([proc])
-    [again] = await queue.receive(wait_seconds=5)
+    # Its lock runs out (the worker took it less than a minute after `clock` started: it answered within 30 s).
+    clock.advance(HOLDER_LOCK_SECONDS + 60)
+    [again] = await queue.receive()
     assert (again.message_id, again.body, again.delivery_count) == ("cmd-1", b"disable device 42", 2)
     dead_workers_delivery = ReceivedMessage(message_id, body.encode(), delivery_count, token)
     with pytest.raises(MessageLockLost):
