@@ -52,7 +52,7 @@ chromium:
 demo: $(VENV)/.installed
 	$(VENV)/bin/janitor demo
 
-# Strict typing of the app (shared/ and functions/; [tool.pyright] in pyproject.toml): a type error fails the build.
+# Strict typing of the app (shared/, functions/, function_app.py; [tool.pyright] in pyproject.toml): a type error fails the build.
 typecheck: $(VENV)/.installed
 	$(PY) -m pyright
 
