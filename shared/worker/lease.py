@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -61,27 +62,29 @@ class SqliteLease:
         db = connect_wal(self.path, timeout=30)
         db.execute("CREATE TABLE IF NOT EXISTS lease (command_id TEXT PRIMARY KEY, holder TEXT NOT NULL, expires REAL NOT NULL)")
         self._db: sqlite3.Connection | None = db
-        self._guard = asyncio.Lock()
+        self._guard = threading.Lock()  # one connection: one transaction at a time in this process
 
     async def _run[T](self, work: Callable[[sqlite3.Connection, float], T]) -> T:
         def transaction() -> T:
-            db = self._db
-            if db is None:
-                raise RuntimeError(f"lease store {self.path} is closed")
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(db, self._clock())
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-            return result
+            # The thread holds the connection for its whole transaction: a caller cancelled while its transaction
+            # still runs (a lease heartbeat stopped at the end of a command) must not let the next one begin.
+            with self._guard:
+                db = self._db
+                if db is None:
+                    raise RuntimeError(f"lease store {self.path} is closed")
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(db, self._clock())
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+                return result
 
-        async with self._guard:  # one connection: one transaction at a time in this process
-            try:
-                return await asyncio.to_thread(transaction)
-            except sqlite3.Error as exc:
-                raise TransientError(f"lease store {self.path} could not be used: {exc}") from exc
+        try:
+            return await asyncio.to_thread(transaction)
+        except sqlite3.Error as exc:
+            raise TransientError(f"lease store {self.path} could not be used: {exc}") from exc
 
     async def acquire(self, command_id: str, holder: str) -> bool:
         def take(db: sqlite3.Connection, now: float) -> bool:

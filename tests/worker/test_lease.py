@@ -7,6 +7,7 @@ clock is injected: expiry is moved by hand, never waited for.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -174,3 +175,36 @@ def test_open_lease_follows_the_budget(monkeypatch, tmp_path):
     cloud = open_lease()
     assert isinstance(cloud, TableLease) and cloud.ttl == 45
     asyncio.run(cloud.close())
+
+
+async def test_a_cancelled_call_keeps_the_connection_until_its_transaction_ends(tmp_path: Path):
+    """A heartbeat cancelled mid-renewal used to free the connection while its transaction still ran in its
+    thread; the release that followed then failed ("cannot start a transaction within a transaction")."""
+    inside, go_on = threading.Event(), threading.Event()
+    slow = False
+
+    def clock() -> float:
+        if slow:  # called inside the transaction: hold it open until the test lets go
+            inside.set()
+            go_on.wait(10)
+        return 1_700_000_000.0
+
+    lease = SqliteLease(tmp_path / "leases.sqlite", ttl=TTL, clock=clock)
+    try:
+        assert await lease.acquire("cmd", "me")
+        slow = True
+        renewing = asyncio.create_task(lease.renew("cmd", "me"))
+        assert await asyncio.to_thread(inside.wait, 10)
+        slow = False
+        renewing.cancel()
+        releasing = asyncio.create_task(lease.release("cmd", "me"))
+        for _ in range(20):
+            await asyncio.sleep(0)  # the release reaches its thread while the renewal's transaction is open
+        go_on.set()
+        await releasing  # waits for the connection, then releases: no error
+        with pytest.raises(asyncio.CancelledError):
+            await renewing
+        assert await lease.acquire("cmd", "someone else")  # it was released, not left to expire
+    finally:
+        go_on.set()
+        await lease.close()
