@@ -28,6 +28,8 @@ class Action(StrEnum):
     TAG = "tag"
     DISABLE = "disable"
     DELETE = "delete"
+    REENABLE = "reenable"
+    RESTORE = "restore"
 
 
 class Kind(StrEnum):
@@ -93,6 +95,13 @@ _ROWS: tuple[ActionSpec, ...] = (
         done="disabled and tagged",
     ),
     ActionSpec(Action.DELETE, 5, Kind.WRITE, ("delete_device",), ticket=True, mails_owners=True, done="deleted"),
+    # Undo (issue 14): they put back what entra-janitor did, so they rank with clear_tag (less invasive than a tag),
+    # but they are device writes all the same: gated, counted by the budget, intent before and outcome after.
+    ActionSpec(Action.REENABLE, 2, Kind.WRITE, ("update_device",), ticket=True, done="re-enabled and tag cleared"),
+    ActionSpec(
+        Action.RESTORE, 2, Kind.WRITE, ("get_deleted_device", "restore_deleted_device"), ticket=True,
+        done="restored from deleted items",
+    ),
 )
 
 #: The table, by action.
@@ -102,6 +111,10 @@ DEVICE_WRITES: frozenset[Action] = frozenset(a for a, s in ACTIONS.items() if s.
 MAILS: frozenset[Action] = frozenset(a for a, s in ACTIONS.items() if s.kind is Kind.MAIL)
 READ_ONLY: frozenset[Action] = frozenset(a for a, s in ACTIONS.items() if s.kind is Kind.READ)
 TICKET_ACTIONS: frozenset[Action] = frozenset(a for a, s in ACTIONS.items() if s.ticket)
+#: What an undo (janitor undo, a ticket, the owner's keep link) may do: put back a disable, a delete or a tag.
+UNDO_ACTIONS: frozenset[Action] = frozenset({Action.REENABLE, Action.RESTORE, Action.CLEAR_TAG})
+#: The actions undone by each undo action.
+UNDOES: Mapping[Action, Action] = {Action.REENABLE: Action.DISABLE, Action.RESTORE: Action.DELETE, Action.CLEAR_TAG: Action.TAG}
 
 
 def parse_action(value: str | None) -> Action | None:
@@ -135,10 +148,13 @@ def tag_value(action: Action, at: datetime, device_class: str, run_id: str) -> s
 
 
 def patch_body(action: Action, attribute: int, at: datetime, device_class: str, run_id: str) -> dict[str, Any]:
-    """The PATCH body of a tag, clear_tag or disable (disable writes the tag with accountEnabled false)."""
+    """The PATCH body of a tag, clear_tag, disable (the tag with accountEnabled false) or reenable (accountEnabled
+    true and the tag cleared)."""
     name = f"extensionAttribute{attribute}"
     if action is Action.CLEAR_TAG:
         return {"extensionAttributes": {name: None}}
+    if action is Action.REENABLE:
+        return {"accountEnabled": True, "extensionAttributes": {name: None}}
     body: dict[str, Any] = {"extensionAttributes": {name: tag_value(action, at, device_class, run_id)}}
     return {"accountEnabled": False, **body} if action is Action.DISABLE else body
 
@@ -147,6 +163,8 @@ def plan_calls(action: Action, object_id: str, body: Mapping[str, Any] | None) -
     """The device call an action makes (mail is planned by the notice, not here)."""
     if action is Action.DELETE:
         return (Call("DELETE", f"/devices/{object_id}"),)
+    if action is Action.RESTORE:  # Graph beta: device soft delete (preview)
+        return (Call("POST", f"/beta/directory/deletedItems/{object_id}/restore"),)
     if action in DEVICE_WRITES:
         return (Call("PATCH", f"/devices/{object_id}", body),)
     return ()
@@ -161,11 +179,15 @@ def applied(action: Action, device: Device | None, attribute: int, run_id: str) 
         return True
     if action is Action.DELETE:
         return device is None
+    if action is Action.RESTORE:
+        return device is not None
     if device is None:
         return False
     raw = device.extension_attributes.get(attribute) if device.extension_attributes else None
     if action is Action.CLEAR_TAG:
         return tags.parse(raw) is None
+    if action is Action.REENABLE:
+        return device.account_enabled is True and tags.parse(raw) is None
     tag = tags.parse(raw)
     ours = tag is not None and tag.run_id == run_id
     if action is Action.DISABLE:

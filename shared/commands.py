@@ -18,9 +18,13 @@ from shared.models import Device
 SCHEMA = "entra-janitor/command"
 VERSION = 1
 
-Trigger = Literal["nightly", "ticket", "manual"]
+#: undo: `janitor undo`; keep: a device owner's keep link (both put back what entra-janitor did).
+Trigger = Literal["nightly", "ticket", "manual", "undo", "keep"]
 #: What the scan proposes; the worker's gates may narrow it (never widen it).
-Action = Literal["disable", "delete", "tag", "clear_tag", "notify", "notify_onprem", "report", "diagnose", "scope_check"]
+Action = Literal[
+    "disable", "delete", "tag", "clear_tag", "notify", "notify_onprem", "report", "diagnose", "scope_check",
+    "reenable", "restore",
+]
 
 
 class TicketRef(msgspec.Struct, frozen=True, kw_only=True):

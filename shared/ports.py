@@ -189,6 +189,14 @@ class Owner:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupRef:
+    """A group a device is a direct member of (what a restore is checked against)."""
+
+    id: str
+    display_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class DeletedDevice:
     """A device in deleted items (device soft delete, Graph beta): restorable until 30 days after `deleted_at`."""
 
@@ -272,6 +280,10 @@ class GraphPort(Protocol):
     async def user_registered_devices(self, user_id: str) -> list[Device]: ...
 
     async def send_mail(self, sender: str, to: Sequence[str], subject: str, body_html: str) -> GraphResult: ...
+
+    async def device_groups(self, object_id: str) -> list[GroupRef]:
+        """The groups the device is a direct member of (GET /devices/{id}/memberOf/microsoft.graph.group)."""
+        ...
 
     async def deleted_device(self, object_id: str) -> DeletedDevice | None:
         """The device in deleted items (GET /beta/directory/deletedItems/{id}); None when it is not there: live,

@@ -353,6 +353,27 @@ def registered_owners_by_device_id(ctx: Pipeline, req: GraphRequest, device_id: 
     return _owners(ctx, req, _device(ctx, device_id=device_id))
 
 
+def _member_of(ctx: Pipeline, req: GraphRequest, id: str, cast: str | None) -> GraphResponse:
+    """The groups a device is a direct member of (groups only: the simulator has no administrative units)."""
+    if cast is not None and cast.lower() not in ("microsoft.graph.group", "graph.group"):
+        raise GraphHTTPError(400, "BadRequest", f"Resource not found for the segment '{cast}'.")
+    index = _device(ctx, id=id)
+    groups = [g.to_graph() for g in ctx.tenant.group_index.items if index in g.devices]
+    select = _top_level_select(req, groups[0] if groups else ("id", "displayName"), allowed=("$top",))
+    value = [{"@odata.type": "#microsoft.graph.group", **_project(g, select)} for g in groups]
+    return json_response({"@odata.context": f"{ctx.base_url}/$metadata#groups", "value": value})
+
+
+@route("GET", "/devices/{id}/memberOf", "devices.read")
+def member_of(ctx: Pipeline, req: GraphRequest, id: str) -> GraphResponse:
+    return _member_of(ctx, req, id, None)
+
+
+@route("GET", "/devices/{id}/memberOf/{cast}", "devices.read")
+def member_of_cast(ctx: Pipeline, req: GraphRequest, id: str, cast: str) -> GraphResponse:
+    return _member_of(ctx, req, id, cast)
+
+
 # =========================================================================== users
 
 

@@ -62,6 +62,21 @@ FEATURES: tuple[Feature, ...] = (
     _action(Action.TAG, _ENFORCE, lambda p, t: p.enforce),
     _action(Action.DISABLE, _ENFORCE, lambda p, t: p.enforce),
     _action(Action.DELETE, "mode: enforce (expired disabled devices, and the delete opt-ins)", lambda p, t: p.enforce),
+    # The intent of a delete records the device's owners and groups: what a restore is checked against (issue 14).
+    Feature(
+        "delete snapshot: owners and group memberships",
+        "mode: enforce (recorded before every delete)",
+        ("registered_owners", "device_groups"),
+        lambda p, t: p.enforce,
+    ),
+    # Undo (janitor undo, ticket reenable/restore, the owner's keep link) puts back what an enforce run did.
+    _action(Action.REENABLE, "mode: enforce (undo, keep link)", lambda p, t: p.enforce),
+    _action(
+        Action.RESTORE,
+        "mode: enforce (undo of a delete; the Cloud Device Administrator role also allows it: Microsoft names no "
+        "application permission yet)",
+        lambda p, t: p.enforce,
+    ),
     # Microsoft's order is retire in the MDM, then disable, then delete ("Manage stale devices"): a recent Intune
     # check-in blocks a tag or disable as well as a delete, and report mode runs the gates as its preview.
     _gates("write gates: Intune record", "always (report mode previews the gates)", ("intune_active",), lambda p, t: True),

@@ -37,7 +37,7 @@ from shared.graph.query import is_guid, literal, needs_advanced_query
 from shared.graph.retry import RetryPolicy, with_retries
 from shared.jsonshape import is_dict
 from shared.models import DEVICE_SELECT, Device
-from shared.ports import DeletedDevice, GraphResult, Owner, RequestGate
+from shared.ports import DeletedDevice, GraphResult, GroupRef, Owner, RequestGate
 
 if TYPE_CHECKING:
     import httpx
@@ -577,6 +577,13 @@ class GraphGateway:
         builder = self.client.users.by_user_id(paths.user_key(sender)).send_mail
         response = await self._send(functools.partial(self._post, builder, payload))
         return GraphResult(status=response.status_code, request_id=response.headers.get("request-id"))
+
+    async def device_groups(self, object_id: str) -> list[GroupRef]:
+        """The groups the device is a direct member of (Device.Read.All): recorded before a delete."""
+        builder = self.client.devices.by_device_id(paths.object_id(object_id)).member_of.graph_group
+        make = functools.partial(self._get, builder, select=["id", "displayName"], top=MAX_PAGE_SIZE)
+        groups: list[wire.GroupNameWire] = await self._collect(make, wire.GROUP_NAME_PAGE)
+        return [GroupRef(group.id, group.display_name) for group in groups]
 
     # ------------------------------------------------------------------ deleted items (Graph beta)
 

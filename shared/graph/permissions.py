@@ -70,6 +70,10 @@ _ROWS: tuple[Endpoint, ...] = (
         "read a device's owners with their UPN and mail",
     ),
     Endpoint(
+        "device_groups", "GET", "/devices/{id}/memberOf/microsoft.graph.group", ("Device.Read.All",),
+        "record a device's group memberships before a delete (what a restore is checked against)",
+    ),
+    Endpoint(
         "group_devices", "GET", "/groups/{id}/transitiveMembers/microsoft.graph.device", ("GroupMember.Read.All",),
         "list the devices of protected groups",
     ),

@@ -79,6 +79,11 @@ class ConditionalAccessPolicyWire(msgspec.Struct, frozen=True, rename="camel", g
         return devices.device_filter if devices else None
 
 
+class GroupNameWire(msgspec.Struct, frozen=True, rename="camel", gc=False):
+    id: str
+    display_name: str | None = None
+
+
 class GroupRuleWire(msgspec.Struct, frozen=True, rename="camel", gc=False):
     """A group with its dynamic membership rule (None for assigned groups)."""
 
@@ -137,6 +142,7 @@ USER_PAGE = msgspec.json.Decoder(Page[UserWire])
 MANAGED_DEVICE_PAGE = msgspec.json.Decoder(Page[ManagedDeviceWire])
 CA_POLICY_PAGE = msgspec.json.Decoder(Page[ConditionalAccessPolicyWire])
 GROUP_RULE_PAGE = msgspec.json.Decoder(Page[GroupRuleWire])
+GROUP_NAME_PAGE = msgspec.json.Decoder(Page[GroupNameWire])
 STRING_LIST = msgspec.json.Decoder(Page[str])
 DEVICE = msgspec.json.Decoder(Device)
 USER = msgspec.json.Decoder(UserWire)

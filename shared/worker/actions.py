@@ -7,7 +7,7 @@ count and the worker's cap cannot disagree.
 
 from __future__ import annotations
 
-from shared.actions import TICKET_ACTIONS, Action, narrow, parse_action
+from shared.actions import TICKET_ACTIONS, UNDO_ACTIONS, Action, narrow, parse_action
 from shared.classify import DeviceClass, Finding, propose_action
 from shared.commands import RemediationCommand
 from shared.policy import Policy
@@ -26,7 +26,11 @@ def class_cap(command: RemediationCommand, policy: Policy) -> Action:
 
 
 def planned_action(command: RemediationCommand, policy: Policy) -> tuple[Action, str]:
-    """(action, why) the worker starts from: the ticket's request, or the proposal capped by the class table."""
+    """(action, why) the worker starts from: the ticket's or the undo's request, or the proposal capped by the class table.
+
+    An undo (`janitor undo`, a keep link) may only put back (reenable, restore, clear_tag); its gates decide
+    whether the device is still as entra-janitor left it.
+    """
     proposed = parse_action(command.proposed_action)
     if proposed is None:
         return Action.REPORT, f"unknown proposed action {command.proposed_action!r}: report only"
@@ -36,6 +40,11 @@ def planned_action(command: RemediationCommand, policy: Policy) -> tuple[Action,
         who = command.ticket.requested_by if command.ticket else None
         ref = f"{command.ticket.source} {command.ticket.ticket_id}" if command.ticket else "a ticket"
         return proposed, f"requested by {ref}" + (f" ({who})" if who else "")
+    if command.trigger in ("undo", "keep"):
+        if proposed not in UNDO_ACTIONS:
+            return Action.REPORT, f"{command.trigger} action {proposed.value!r} is not one of {', '.join(sorted(UNDO_ACTIONS))}"
+        who = command.evidence.get("requested_by") or ("the device's owner" if command.trigger == "keep" else None)
+        return proposed, f"{command.trigger} requested" + (f" by {who}" if who else "")
     cap = class_cap(command, policy)
     action = narrow(proposed, cap)
     if action != proposed:

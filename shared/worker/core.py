@@ -26,10 +26,11 @@ from shared.actions import ACTIONS, Action, Call, Kind, applied, parse_action, p
 from shared.commands import RemediationCommand
 from shared.errors import GraphError, GraphNotFound, JanitorError
 from shared.graph.failures import is_non_windows_refusal, result_error
+from shared.jsonshape import is_array, is_object
 from shared.models import Device
 from shared.notify import Notice, recipients, render_notice
 from shared.policy import Policy
-from shared.ports import AuditRecord, GraphResult, Owner
+from shared.ports import AuditRecord, DeletedDevice, GraphResult, GroupRef, Owner
 from shared.worker import records
 from shared.worker.gates import GATES, Evaluation, GateContext, GateResult, Reservation, evaluate, finish
 
@@ -54,6 +55,7 @@ class Facts:
     laps_credential: bool | None = None  # None: not looked up
     intune_last_sync: datetime | None = None
     recreated_from: Mapping[str, Any] | None = None
+    deleted: DeletedDevice | None = None  # restore: the device in deleted items (None: not there, or not looked up)
     mail_sender: str | None = None
     digest: bool = False
 
@@ -172,6 +174,7 @@ def _context(facts: Facts, policy: Policy, now: datetime) -> GateContext:
         laps_credential=facts.laps_credential,
         intune_last_sync=facts.intune_last_sync,
         recreated_from=facts.recreated_from,
+        deleted=facts.deleted,
     )
 
 
@@ -302,6 +305,8 @@ def _write_failed(act: Act, write: GraphResult, error: GraphError) -> tuple[str,
     if isinstance(error, GraphNotFound):
         if act.action is Action.DELETE:
             return "acted", "the device was already gone (404): done", None
+        if act.action is Action.RESTORE:
+            return "skipped", "not in deleted items any more (404): restored by someone else, or gone for good", None
         return "skipped", "state changed: the device was deleted before the write", None
     return "failed", refusal(act.action, write), None
 
@@ -339,9 +344,18 @@ def _outcome_record(act: Act, results: Results, decision: str) -> dict[str, Any]
     after: Device | None = before
     if act.action is Action.DELETE:
         after = None
+    elif act.action is Action.RESTORE:
+        after = restored(write) if worked and write is not None else None
     elif worked and act.calls and act.calls[0].body is not None and before is not None:
         after = after_patch(before, act.calls[0].body)
+    extra: dict[str, Any] = {}
+    if act.action is Action.RESTORE and act.facts.deleted is not None:
+        extra["deleted_item"] = records.snapshot(act.facts.deleted.device)
+    undoes = undo_reference(act.command)
+    if undoes is not None:
+        extra["undoes"] = undoes
     return {
+        **extra,
         "status": write.status if write else None,
         "request_id": write.request_id if write else None,
         "error": write.error_message if write else None,
@@ -351,6 +365,47 @@ def _outcome_record(act: Act, results: Results, decision: str) -> dict[str, Any]
         "done": decision == "acted",
         "decision": decision,
     }
+
+
+def after_restore(outcome: Outcome, act: Act, groups_now: Sequence[GroupRef]) -> Outcome:
+    """A restore checked against the delete's snapshot: the groups it was in then and is not in now are named.
+
+    Microsoft does not say whether a restored device keeps its group memberships (device soft delete is a
+    preview): the outcome says which to add back rather than assume either way.
+    """
+    undo = act.command.evidence.get("undo")
+    before = undo.get("groups") if is_object(undo) else None
+    listed: list[Any] = before if is_array(before) else []
+    expected = {str(g.get("id")): g.get("displayName") for g in listed if is_object(g)}
+    now_ids = {g.id for g in groups_now}
+    missing = [{"id": gid, "displayName": name} for gid, name in expected.items() if gid not in now_ids]
+    record = {**(outcome.record or {}), "groups_after": [g.id for g in groups_now], "groups_missing": missing}
+    reason = outcome.reason
+    if missing:
+        names = ", ".join(str(m["displayName"] or m["id"]) for m in missing[:10])
+        reason += f"; not back in {len(missing)} group(s) it was in before the delete: {names} (add it back)"
+    elif expected:
+        reason += f"; member again of the {len(expected)} group(s) it was in before the delete"
+    return replace(outcome, reason=reason, record=record)
+
+
+def restored(write: GraphResult) -> Device | None:
+    """The device a restore brought back, as Graph's answer describes it (None when the answer has no object)."""
+    if write.body is None:
+        return None
+    try:
+        return msgspec.convert(dict(write.body), Device)
+    except msgspec.ValidationError:
+        return None
+
+
+def undo_reference(command: RemediationCommand) -> dict[str, Any] | None:
+    """What an undo command undoes (the decision record, command and run), for its intent, outcome and decision."""
+    undo = command.evidence.get("undo")
+    if not is_object(undo):
+        return None
+    keys = ("run_id", "command_id", "record_id", "action")
+    return {key: undo.get(key) for key in keys}
 
 
 def after_patch(device: Device, body: Mapping[str, Any]) -> Device:

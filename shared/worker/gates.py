@@ -20,16 +20,23 @@ from shared.classify import ClassifyContext, protected
 from shared.classify.model import as_utc
 from shared.classify.registration import HYBRID_TRUST_TYPE, sync_carries
 from shared.commands import RemediationCommand
+from shared.jsonshape import is_object
 from shared.models import Device
 from shared.platforms import is_windows
 from shared.policy import Policy
+from shared.ports import DeletedDevice
 from shared.tags import Tag, parse
+from shared.undo import check as undo_check
 
 #: What the platform gate narrows on non-Windows devices (app-only identities may not disable them).
 DESTRUCTIVE = frozenset({Action.DISABLE, Action.DELETE})
 #: The writes a recent Intune check-in blocks (clear_tag is not one: it only removes our own marker).
 INTUNE_BLOCKS = frozenset({Action.TAG, Action.DISABLE, Action.DELETE})
 _DELETE = frozenset({Action.DELETE})
+#: Undo actions that put a device back (re-enable, restore): neither protection nor the hybrid narrowing holds them.
+PUT_BACK = frozenset({Action.REENABLE, Action.RESTORE})
+#: Triggers whose commands undo something entra-janitor did (their evidence names it under "undo").
+UNDO_TRIGGERS = frozenset({"undo", "keep"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +72,7 @@ class GateContext:
     laps_credential: bool | None = None  # a Windows LAPS password stored for the deviceId; None: not looked up
     intune_last_sync: datetime | None = None
     recreated_from: Mapping[str, Any] | None = None  # our earlier delete of the same on-prem SID
+    deleted: DeletedDevice | None = None  # restore: the device in deleted items (None: not there, or not looked up)
     extra: Mapping[str, Any] = field(default_factory=dict[str, Any])
 
     def tag_value(self) -> str | None:
@@ -175,6 +183,8 @@ def state_unchanged(ctx: GateContext) -> GateResult:
     name = "state_unchanged"
     if ctx.action in READ_ONLY:
         return _ok(name, "read-only action: the current state is what is reported")
+    if ctx.action == Action.RESTORE:
+        return _ok(name, "a restore needs the device gone: the undo gate checks deleted items")
     if ctx.current is None:
         return _stop(name, "skipped", "state changed: the device no longer exists")
     if ctx.command.snapshot is not None:
@@ -241,6 +251,8 @@ def protection(ctx: GateContext) -> GateResult:
     name = "protection"
     if ctx.action in READ_ONLY or ctx.current is None:
         return _ok(name, "nothing to protect from a read")
+    if ctx.action in PUT_BACK:
+        return _ok(name, f"{ctx.action} puts back what entra-janitor did: protection never holds it")
     evidence = protected(ctx.current, ClassifyContext(ctx.policy, ctx.now, ctx.protected_ids))
     if evidence:
         return _stop(name, "blocked", f"protected device: {_describe(evidence)}")
@@ -249,6 +261,60 @@ def protection(ctx: GateContext) -> GateResult:
 
 def _describe(evidence: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in evidence.items())
+
+
+# --------------------------------------------------------------------------- 3b. undo
+def undone_run(command: RemediationCommand) -> str | None:
+    """The run an undo command undoes (None: any run of ours, as a ticket or a keep link asks)."""
+    undo = command.evidence.get("undo")
+    run_id = undo.get("run_id") if is_object(undo) else None
+    return run_id if isinstance(run_id, str) and run_id else None
+
+
+def _is_undo(ctx: GateContext) -> bool:
+    return ctx.action in PUT_BACK or (ctx.action == Action.CLEAR_TAG and ctx.command.trigger in UNDO_TRIGGERS)
+
+
+@gate("undo_state", needs=("get_device",), applies=frozenset({Action.REENABLE, Action.CLEAR_TAG}))
+def undo_state(ctx: GateContext) -> GateResult:
+    """An undo puts back only what is still as entra-janitor left it: changed since -> skipped, with the reason.
+
+    Re-enable: still disabled and still carrying the `disabled` tag of the run undone; un-tag: still that
+    run's tag. Anyone who changed the device since decided something about it: where Microsoft is silent,
+    the undo writes nothing (shared/undo/checks.py).
+    """
+    name = "undo_state"
+    if not _is_undo(ctx):
+        return _ok(name, "not an undo")
+    return _verdict(name, ctx)
+
+
+@gate("restorable", needs=("get_deleted_device",), applies=frozenset({Action.RESTORE}))
+def restorable(ctx: GateContext) -> GateResult:
+    """A restore needs the device gone and in deleted items, and the object that was deleted (same deviceId).
+
+    Source: device soft delete (preview; Microsoft Learn, device docs dated 2026-04): Entra joined and registered
+    devices stay in deleted items for 30 days (Graph beta directory/deletedItems); hybrid joined objects are
+    deleted for good at once, so they are reported with the on-premises steps.
+    """
+    name = "restorable"
+    if ctx.action != Action.RESTORE:
+        return _ok(name, "not a restore")
+    return _verdict(name, ctx)
+
+
+def _verdict(name: str, ctx: GateContext) -> GateResult:
+    verdict = undo_check(
+        Action(ctx.action),
+        current=ctx.current,
+        run_id=undone_run(ctx.command),
+        attribute=ctx.policy.tag.attribute,
+        deleted=ctx.deleted,
+        snapshot=ctx.command.snapshot,
+    )
+    if verdict.ok:
+        return _ok(name, verdict.reason)
+    return _stop(name, verdict.decision, verdict.reason)
 
 
 # --------------------------------------------------------------------------- 4. hybrid
@@ -279,6 +345,8 @@ def hybrid(ctx: GateContext) -> GateResult:
         return _ok(name, "not a hybrid device write")
     if ctx.action == "clear_tag":
         return _ok(name, "clear_tag only removes entra-janitor's own tag: done in Entra for hybrid objects too")
+    if ctx.action in PUT_BACK:
+        return _ok(name, f"{ctx.action} undoes entra-janitor's own Entra write: done in Entra, where it was made")
     if _pending_delete_opt_in(ctx):
         return _ok(name, "pending object (registration never completed) and pending.action is delete (opt-in)")
     if not sync_carries(dev):

@@ -280,6 +280,9 @@ class Worker:
         recreated = None
         if core.gate_active(core.RECREATED_GATE, action) and command.device_class == "pending" and current is not None:
             recreated = await self._recreated_from(current)
+        deleted = None
+        if "get_deleted_device" in needed and current is None:
+            deleted = await self.graph.deleted_device(command.device_object_id)
         return Facts(
             command=command,
             action=action,
@@ -291,6 +294,7 @@ class Worker:
             laps_credential=laps,
             intune_last_sync=intune,
             recreated_from=recreated,
+            deleted=deleted,
             mail_sender=self.mail_sender,
             digest=self.digest,
         )
@@ -351,17 +355,33 @@ class Worker:
         held = core.hold_mail(act, notice, self.mail_sender)
         if held is not None:
             return held
+        extra = await self._intent_extra(act)
         await self.audit_writer.append(
-            records.intent_entry(act.command, act.action.value, act.gates, core.planned(act), act.facts.current)
+            records.intent_entry(act.command, act.action.value, act.gates, core.planned(act), act.facts.current, extra)
         )
         self._check_lease(act.command)
         write = await self._write(act)
         outcome = core.interpret(act, Results(write=write))
         if outcome.retry is not None:
             raise outcome.retry  # not done: the one place in _handle_exclusively retries or gives up
+        if act.action is Action.RESTORE and outcome.decision == "acted":
+            outcome = core.after_restore(outcome, act, await self.graph.device_groups(act.command.device_object_id))
         if notice is not None and outcome.decision == "acted":
             outcome = core.interpret(act, Results(write=write, mail=await self._deliver(act.command, notice)))
         return outcome
+
+    async def _intent_extra(self, act: Act) -> dict[str, Any]:
+        """A delete's snapshot (device, owners, groups: what a restore is checked against); an undo's reference."""
+        extra: dict[str, Any] = {}
+        current = act.facts.current
+        if act.action is Action.DELETE and current is not None:
+            owners = await self.graph.registered_owners(current.id)
+            groups = await self.graph.device_groups(current.id)
+            extra["snapshot"] = records.delete_snapshot(current, owners, groups)
+        undoes = core.undo_reference(act.command)
+        if undoes is not None:
+            extra["undoes"] = undoes
+        return extra
 
     async def _write(self, act: Act) -> GraphResult | None:
         """The device call the action table planned (one per device write; none for mail)."""
@@ -370,6 +390,8 @@ class Worker:
         [call] = act.calls
         if call.method == "DELETE":
             return await self.writer.delete(act.command.device_object_id)
+        if act.action is Action.RESTORE:
+            return await self.graph.restore_deleted_device(act.command.device_object_id)
         return await self.writer.patch(act.command.device_object_id, call.body or {})
 
     async def _notice(self, act: Act, now: datetime, *, dry_run: bool = False) -> Notice | None:
@@ -460,10 +482,14 @@ class Worker:
                 entries.append(records.outcome_entry(command, verdict.action, verdict.reason, verdict.record))
             if verdict.mail and verdict.mail.get("sent"):
                 self.stats.mails += 1
+        undoes = core.undo_reference(command)
+        data = {**verdict.data, "undoes": undoes} if undoes is not None else verdict.data
         entries.append(
             records.decision_entry(command, verdict.decision, verdict.action, verdict.reason, gates=verdict.gates,
-                                   data=verdict.data)
+                                   data=data)
         )
+        if undoes is not None and verdict.decision == "acted":
+            entries.append(records.undone_entry(command, verdict.action, verdict.reason, undoes))
         if command.trigger == "ticket":
             from shared.tickets.status import result_reference  # the decision holds the diagnosis: stored once
 

@@ -12,7 +12,7 @@ import msgspec
 
 from shared.commands import RemediationCommand
 from shared.models import Device
-from shared.ports import AuditEntry, AuditRecord
+from shared.ports import AuditEntry, AuditRecord, GroupRef, Owner
 
 TERMINAL = ("acted", "dry_run", "skipped", "blocked", "deferred", "failed")
 
@@ -65,14 +65,47 @@ def intent_entry(
     gates: Sequence[Mapping[str, Any]],
     planned: Sequence[Mapping[str, Any]],
     before: Device | None,
+    extra: Mapping[str, Any] | None = None,
 ) -> AuditEntry:
-    """Written (durably) before any Graph write: what will be called and why it is allowed."""
-    return _base(
-        command,
-        "intent",
-        action=action,
-        reason="gates passed",
-        data={"gates": [dict(g) for g in gates], "planned": [dict(p) for p in planned], "before": snapshot(before)},
+    """Written (durably) before any Graph write: what will be called and why it is allowed.
+
+    `extra`: a delete's `snapshot` (what a restore is checked against), an undo's `undoes`.
+    """
+    data: dict[str, Any] = {"gates": [dict(g) for g in gates], "planned": [dict(p) for p in planned], "before": snapshot(before)}
+    data.update(extra or {})
+    return _base(command, "intent", action=action, reason="gates passed", data=data)
+
+
+def delete_snapshot(device: Device, owners: Sequence[Owner], groups: Sequence[GroupRef]) -> dict[str, Any]:
+    """What a restore needs to be checked against: the device as read, its registered owners, its groups."""
+    return {
+        "device": snapshot(device),
+        "owners": [{"id": o.id, "userPrincipalName": o.user_principal_name, "displayName": o.display_name} for o in owners],
+        "groups": [{"id": g.id, "displayName": g.display_name} for g in groups],
+    }
+
+
+def undone_entry(command: RemediationCommand, undo_action: str, reason: str, undoes: Mapping[str, Any]) -> AuditEntry:
+    """The mark an acted undo leaves on the decision it undid: that decision's command and run, state `undone`."""
+    original = str(undoes.get("action") or "")
+    return AuditEntry(
+        kind="undo",
+        run_id=str(undoes.get("run_id") or "") or None,
+        command_id=str(undoes.get("command_id") or "") or None,
+        ticket=command.ticket.ticket_id if command.ticket else None,
+        device_object_id=command.device_object_id,
+        device_id=command.device_id,
+        display_name=command.display_name,
+        decision="undone",
+        action=original or None,
+        reason=f"undone by {command.trigger} ({undo_action}): {reason}",
+        actor=str(command.evidence.get("requested_by") or "entra-janitor"),
+        data={
+            "undo_command_id": command.command_id,
+            "undo_run_id": command.run_id,
+            "undo_action": undo_action,
+            "undone_record": undoes.get("record_id"),
+        },
     )
 
 

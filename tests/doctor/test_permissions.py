@@ -47,7 +47,9 @@ def test_the_ticket_webhook_adds_the_join_scope_reads():
 def test_each_permission_lists_the_features_that_need_it():
     needed = needed_permissions(parse_policy("mode: enforce\n"), tickets=False)
     assert needed["Device.ReadWrite.All"] == (
-        "device write: clear_tag", "device write: tag", "device write: disable", "device write: delete")  # fmt: skip
+        "device write: clear_tag", "device write: tag", "device write: disable", "device write: delete",
+        "device write: reenable", "device write: restore")  # fmt: skip
+    assert "delete snapshot: owners and group memberships" in needed["User.Read.All"]
 
 
 def test_features_follow_the_action_table_and_the_gates_declared_needs():

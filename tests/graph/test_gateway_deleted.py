@@ -94,3 +94,16 @@ def test_deleted_item_rows_match_beta_paths_only() -> None:
         "list_deleted_devices"
     ]
     assert endpoint_for("POST", "/directory/deletedItems/0b9e7c4e-1111-2222-3333-444455556666/restore") is None
+
+
+async def test_device_groups_reads_the_direct_memberships(simulator: RunningSimulator, gateway: GraphGateway) -> None:
+    tenant = simulator.tenant
+    group = next(g for g in tenant.group_index.items if g.devices and not tenant.devices.deleted[g.devices[0]])
+    oid = tenant.devices.object_id(group.devices[0])
+    expected = {g.id for g in tenant.group_index.items if group.devices[0] in g.devices}
+    found = await gateway.device_groups(oid)
+    assert {g.id for g in found} == expected and group.id in expected
+    assert all(g.display_name for g in found)
+    lonely = next(tenant.devices.object_id(i) for i in range(len(tenant.devices))
+                  if not any(i in g.devices for g in tenant.group_index.items))  # fmt: skip
+    assert await gateway.device_groups(lonely) == []

@@ -14,7 +14,7 @@ from shared.graph.failures import failure_message
 from shared.graph.wire import ErrorDetail
 from shared.models import Device, ExtensionAttributes
 from shared.policy import Policy, policy_from_data
-from shared.ports import GraphResult, Owner
+from shared.ports import DeletedDevice, GraphResult, GroupRef, Owner
 from shared.tags import Tag
 from shared.worker.gates import GateContext
 
@@ -113,6 +113,8 @@ class FakeGraph:
         self.member_of: dict[str, set[str]] = {}
         self.user_devices: dict[str, list[Device]] = {}
         self.throttle_reads = False
+        self.deleted: dict[str, DeletedDevice] = {}  # deleted items (device soft delete)
+        self.device_member_of: dict[str, set[str]] = {}  # device object id -> ids of the groups it is in
 
     async def get_device(self, object_id: str) -> Device | None:
         self.reads += 1
@@ -144,11 +146,30 @@ class FakeGraph:
             self.writes.append(("DELETE", object_id, None))
             if self.write_status is not None:
                 out.append(GraphResult(self.write_status, "req-x", error_message="forced"))
-            elif self.devices.pop(object_id, None) is None:
+            elif (gone := self.devices.pop(object_id, None)) is None:
                 out.append(GraphResult(404, "req-404"))
             else:
+                if gone.trust_type != "ServerAd":  # device soft delete: cloud objects go to deleted items
+                    self.deleted[object_id] = DeletedDevice(gone, NOW)
                 out.append(GraphResult(204, f"req-{len(self.writes)}"))
         return out
+
+    async def device_groups(self, object_id: str) -> list[GroupRef]:
+        return [GroupRef(gid, f"group {gid}") for gid in sorted(self.device_member_of.get(object_id, set()))]
+
+    async def deleted_device(self, object_id: str) -> DeletedDevice | None:
+        self.lookups.append(("deleted", object_id))
+        return self.deleted.get(object_id)
+
+    async def restore_deleted_device(self, object_id: str) -> GraphResult:
+        self.writes.append(("POST", object_id, None))
+        if self.write_status is not None:
+            return GraphResult(self.write_status, "req-x", error_message="forced")
+        found = self.deleted.pop(object_id, None)
+        if found is None:
+            return GraphResult(404, "req-404", error_code="Request_ResourceNotFound")
+        self.devices[object_id] = msgspec.structs.replace(found.device, is_compliant=False)
+        return GraphResult(200, f"req-{len(self.writes)}", body=msgspec.to_builtins(self.devices[object_id]))
 
     async def registered_owners(self, object_id: str) -> list[Owner]:
         return list(self.owners.get(object_id, []))

@@ -15,8 +15,9 @@ from tests.worker.fakes import gate_context as _ctx
 
 def test_gates_run_in_the_documented_order_and_declare_permissions():
     names = [g.name for g in GATES]
-    assert names == ["kill_switch", "state_unchanged", "tag_ownership", "protection", "hybrid", "recreated_by_sync",
-                     "platform", "bitlocker_keys", "laps_password", "intune_active", "grace_period"]
+    assert names == ["kill_switch", "state_unchanged", "tag_ownership", "protection", "undo_state", "restorable",
+                     "hybrid", "recreated_by_sync", "platform", "bitlocker_keys", "laps_password", "intune_active",
+                     "grace_period"]
     assert all(g.doc for g in GATES)
     assert next(g for g in GATES if g.name == "bitlocker_keys").needs == ("bitlocker_keys",)
     assert next(g for g in GATES if g.name == "laps_password").needs == ("laps_credentials",)
