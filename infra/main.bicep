@@ -17,6 +17,14 @@ param location string
 @description('HMAC key ticketing systems sign webhook calls with; stored in Key Vault only.')
 param webhookSecret string
 
+@secure()
+@minLength(32)
+@description('HMAC key of the keep links in owner notices (GET/POST /api/keep/{token}); stored in Key Vault only.')
+param keepLinkSecret string
+
+@description('Public https origin the keep links point at. Empty: https://<app name>.azurewebsites.net.')
+param publicBaseUrl string = ''
+
 @description('Policy YAML in the deployed package, relative to the app root (e.g. policy.yaml). Empty: the safe defaults, report mode.')
 param policyPath string = ''
 
@@ -68,6 +76,7 @@ var tags = {
   application: 'entra-janitor'
 }
 var webhookSecretName = 'webhook-secret'
+var keepLinkSecretName = 'keep-link-secret'
 var appName = 'func-janitor-${token}'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -131,6 +140,8 @@ module keyVault 'modules/keyvault.bicep' = {
     tags: tags
     webhookSecretName: webhookSecretName
     webhookSecret: webhookSecret
+    keepLinkSecretName: keepLinkSecretName
+    keepLinkSecret: keepLinkSecret
   }
 }
 
@@ -144,6 +155,7 @@ module roles 'modules/roles.bicep' = {
     queueName: serviceBus.outputs.queueName
     keyVaultName: keyVault.outputs.name
     webhookSecretName: webhookSecretName
+    keepLinkSecretName: keepLinkSecretName
     appInsightsName: monitoring.outputs.appInsightsName
     reviewerPrincipalId: reviewerPrincipalId
   }
@@ -173,6 +185,8 @@ module functionApp 'modules/functionapp.bicep' = {
     queueName: serviceBus.outputs.queueName
     maxDeliveryCount: maxDeliveryCount
     webhookSecretUri: keyVault.outputs.webhookSecretUri
+    keepLinkSecretUri: keyVault.outputs.keepLinkSecretUri
+    publicBaseUrl: publicBaseUrl
     appInsightsConnectionString: monitoring.outputs.connectionString
     maximumInstanceCount: maximumInstanceCount
     policyPath: policyPath

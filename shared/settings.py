@@ -60,6 +60,16 @@ SETTINGS: tuple[Setting, ...] = (
         "Key of ticket request ids (HMAC; 32+ characters); unset: derived from WEBHOOK_SECRET. A change re-keys new ids.",
         azure=False,
     ),
+    Setting(
+        "KEEP_LINK_SECRET",
+        None,
+        "HMAC key of the keep links in owner notices (32+ characters; a Key Vault reference in Azure). Unset: no link.",
+    ),
+    Setting(
+        "PUBLIC_BASE_URL",
+        None,
+        "Public https origin of the Function App, e.g. https://<app>.azurewebsites.net: keep links point here. Unset: no link.",
+    ),
     Setting("CALLBACK_ALLOWLIST", "", "Comma-separated hosts ticket callbacks may be POSTed to."),
     Setting(
         "TICKET_JIRA_FIELDS",

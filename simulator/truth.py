@@ -19,6 +19,7 @@ from pathlib import Path
 #: Classification order of the nightly scan; every device has exactly one.
 CLASSES: tuple[str, ...] = (
     "protected",
+    "kept",  # a device its owner kept with the keep link (none in a generated fleet: a test keeps one)
     "pending",
     "registration_unclear",
     "reactivated",

@@ -40,6 +40,12 @@ param maxDeliveryCount int
 @description('Versionless URI of the webhook secret in Key Vault.')
 param webhookSecretUri string
 
+@description('Versionless URI of the keep-link secret in Key Vault.')
+param keepLinkSecretUri string
+
+@description('Public https origin the keep links in owner notices point at. Empty: the app\'s azurewebsites.net host.')
+param publicBaseUrl string = ''
+
 @description('Application Insights connection string (local auth is off; ingestion uses the identity).')
 param appInsightsConnectionString string
 
@@ -116,6 +122,9 @@ var appSettings = {
   CALLBACK_ALLOWLIST: callbackAllowlist
   MAIL_SENDER: mailSender
   WEBHOOK_SECRET: '@Microsoft.KeyVault(SecretUri=${webhookSecretUri})'
+  // The owners' keep links: signed with a Key Vault secret, pointing at this app (GET/POST /api/keep/{token}).
+  KEEP_LINK_SECRET: '@Microsoft.KeyVault(SecretUri=${keepLinkSecretUri})'
+  PUBLIC_BASE_URL: empty(publicBaseUrl) ? 'https://${name}.azurewebsites.net' : publicBaseUrl
 
   // Telemetry: OpenTelemetry export with Entra ID auth (the component has local auth off).
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString

@@ -1,4 +1,4 @@
-// Key Vault (RBAC authorization) holding the webhook HMAC secret. The app setting is a Key Vault reference
+// Key Vault (RBAC authorization) holding the webhook HMAC secret and the keep-link HMAC secret. The app setting is a Key Vault reference
 // resolved by the platform with the managed identity (Key Vault Secrets User on this one secret).
 
 @description('Key Vault name (3-24 characters).')
@@ -18,6 +18,13 @@ param webhookSecretName string
 @secure()
 @description('HMAC key ticketing systems sign webhook calls with (X-Janitor-Signature).')
 param webhookSecret string
+
+@description('Name of the secret holding the keep-link HMAC key.')
+param keepLinkSecretName string
+
+@secure()
+@description('HMAC key of the keep links in owner notices (/api/keep/{token}).')
+param keepLinkSecret string
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   // checkov:skip=CKV_AZURE_109: the platform resolves the app's Key Vault reference over the public endpoint (Flex Consumption without VNet integration); every request needs an Entra token and an RBAC role.
@@ -53,7 +60,18 @@ resource secret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
+resource keepSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_41: an expiry would silently turn every keep link into a refusal on that date; the secret is rotated on purpose (docs/deploy.md) and the versionless reference picks up the new version.
+  parent: vault
+  name: keepLinkSecretName
+  properties: {
+    value: keepLinkSecret
+    contentType: 'text/plain; charset=utf-8'
+  }
+}
+
 output name string = vault.name
 output id string = vault.id
 // Versionless: the app reads the newest version after a rotation.
 output webhookSecretUri string = secret.properties.secretUri
+output keepLinkSecretUri string = keepSecret.properties.secretUri

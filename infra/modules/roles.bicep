@@ -12,9 +12,10 @@ param storageAccountName string
 param serviceBusNamespaceName string
 param queueName string
 
-@description('Key Vault and the webhook secret the app setting references.')
+@description('Key Vault and the secrets the app settings reference (webhook HMAC key, keep-link HMAC key).')
 param keyVaultName string
 param webhookSecretName string
+param keepLinkSecretName string
 
 @description('Application Insights component (local auth off: ingestion needs Monitoring Metrics Publisher).')
 param appInsightsName string
@@ -29,7 +30,7 @@ var roles = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // audit + budget tables
   serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39' // scan and webhook enqueue commands
   serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0' // worker trigger
-  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault reference of WEBHOOK_SECRET
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault references of WEBHOOK_SECRET, KEEP_LINK_SECRET
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb' // telemetry ingestion with Entra auth
   storageTableDataReader: '76199698-9eea-4c19-bc75-cec21354c6b6' // the reviewer: read the audit log, nothing else
 }
@@ -54,6 +55,11 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
 resource secret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = {
   parent: vault
   name: webhookSecretName
+}
+
+resource keepSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = {
+  parent: vault
+  name: keepLinkSecretName
 }
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
@@ -113,6 +119,16 @@ resource queueReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(secret.id, principalId, roles.keyVaultSecretsUser)
   scope: secret
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+  }
+}
+
+resource keepSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(keepSecret.id, principalId, roles.keyVaultSecretsUser)
+  scope: keepSecret
   properties: {
     principalId: principalId
     principalType: 'ServicePrincipal'

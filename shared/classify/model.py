@@ -25,6 +25,7 @@ class DeviceClass(StrEnum):
     """Classes in rule order (first match wins); `healthy` is what matches none."""
 
     PROTECTED = "protected"
+    KEPT = "kept"
     PENDING = "pending"
     REGISTRATION_UNCLEAR = "registration_unclear"
     REACTIVATED = "reactivated"
@@ -38,8 +39,12 @@ class DeviceClass(StrEnum):
 
 #: Every class name, in rule order, `healthy` last (the keys of a run's `findings`).
 CLASS_NAMES: tuple[str, ...] = tuple(c.value for c in DeviceClass)
-#: Classes that get a remediation command (all but healthy and protected).
-CANDIDATE_CLASSES: frozenset[DeviceClass] = frozenset(DeviceClass) - {DeviceClass.HEALTHY, DeviceClass.PROTECTED}
+#: Classes that get a remediation command (all but healthy, protected and kept).
+CANDIDATE_CLASSES: frozenset[DeviceClass] = frozenset(DeviceClass) - {
+    DeviceClass.HEALTHY,
+    DeviceClass.PROTECTED,
+    DeviceClass.KEPT,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +56,7 @@ class Finding:
 
     @property
     def candidate(self) -> bool:
-        """Every class except healthy and protected gets a remediation command."""
+        """Every class except healthy, protected and kept gets a remediation command."""
         return self.device_class in CANDIDATE_CLASSES
 
 
@@ -110,13 +115,16 @@ class ClassifyContext:
     """What the rules need besides the device: the policy, the time, and the protected-group members.
 
     `protected_ids` are device object ids in `protect.groups`, fetched once per scan. `siblings` is the
-    fleet view for the duplicate rule; without it the duplicate rule never matches.
+    fleet view for the duplicate rule; without it the duplicate rule never matches. `kept` maps the object
+    ids of devices their owners kept (the keep link) to when the keep ends, read from the audit log once per
+    scan the way protected groups are read.
     """
 
     policy: Policy
     now: datetime
     protected_ids: frozenset[str] = frozenset()
     siblings: SiblingIndex | None = None
+    kept: Mapping[str, datetime] = field(default_factory=dict[str, datetime])
     _name_match: re.Pattern[str] | None = field(init=False, repr=False, compare=False, default=None)
     _cutoffs: dict[str, datetime] = field(init=False, repr=False, compare=False, default_factory=dict[str, datetime])
 
@@ -130,7 +138,7 @@ class ClassifyContext:
 
     def with_siblings(self, siblings: SiblingIndex | None) -> ClassifyContext:
         """The same context with another fleet view (the scan resolves duplicates per partition)."""
-        return ClassifyContext(self.policy, self.now, self.protected_ids, siblings)
+        return ClassifyContext(self.policy, self.now, self.protected_ids, siblings, self.kept)
 
     def name_pattern(self, display_name: str | None) -> str | None:
         """The first protect.name_patterns glob that matches, or None."""

@@ -102,6 +102,22 @@ def protected(device: Device, ctx: ClassifyContext) -> Evidence | None:
     return evidence
 
 
+# --------------------------------------------------------------------------- 1b. kept
+
+
+def kept(device: Device, ctx: ClassifyContext) -> Evidence | None:
+    """Its owner kept it with the link in a notice (issue 14), and the keep has not ended: protected until then.
+
+    Microsoft Learn, "Manage stale devices in Microsoft Entra ID", warns that a stale timestamp can mean a
+    user on leave rather than an unused device; the owner's word holds for `keep.days`, and nothing is
+    written to the device meanwhile (no tag, disable or delete).
+    """
+    until = ctx.kept.get(device.id)
+    if until is None or not as_utc(until) > ctx.now:
+        return None
+    return {"kept_until": _iso(until), "days_left": (as_utc(until) - ctx.now).days, "reasons": ["kept_by_owner"]}
+
+
 # --------------------------------------------------------------------------- 2. pending
 
 
@@ -343,6 +359,7 @@ class RuleSpec:
 #: The rules in the order they are tried; the first match wins.
 RULES: tuple[RuleSpec, ...] = (
     RuleSpec(DeviceClass.PROTECTED, protected),
+    RuleSpec(DeviceClass.KEPT, kept),
     RuleSpec(DeviceClass.PENDING, pending),
     RuleSpec(DeviceClass.REGISTRATION_UNCLEAR, registration_unclear),
     RuleSpec(DeviceClass.REACTIVATED, reactivated),

@@ -128,7 +128,7 @@ def _telemetry(env: Mapping[str, str]) -> None:
 
 def _secrets(env: Mapping[str, str]) -> None:
     """A Key Vault reference still visible to the code means the platform could not resolve it."""
-    for name in ("WEBHOOK_SECRET", "TICKET_ID_SECRET"):
+    for name in ("WEBHOOK_SECRET", "TICKET_ID_SECRET", "KEEP_LINK_SECRET"):
         value = settings.get(name, env) or ""
         if value.startswith(KEY_VAULT_REFERENCE):
             raise ConfigError(
@@ -136,6 +136,13 @@ def _secrets(env: Mapping[str, str]) -> None:
                 "is an unresolved Key Vault reference: give the app's managed identity 'Key Vault Secrets User' on the "
                 "secret and set the app's keyVaultReferenceIdentity to it (infra/ does both), then restart the app",
             )
+
+
+def _keep_links(env: Mapping[str, str]) -> None:
+    """The keep links' secret and the origin they point at, parsed as the worker and /api/keep parse them."""
+    from shared.keep.links import links_from_settings
+
+    links_from_settings(env)
 
 
 #: (what is parsed, the code's parser, the setting a non-ConfigError failure is charged to)
@@ -151,6 +158,7 @@ PARSERS: tuple[tuple[str, Callable[[Mapping[str, str]], Any], str], ...] = (
     ("scan reading", _scan_reading, "SCAN_PARTITIONS"),
     ("telemetry", _telemetry, "APPLICATIONINSIGHTS_CONNECTION_STRING"),
     ("secrets", _secrets, "WEBHOOK_SECRET"),
+    ("keep links", _keep_links, "KEEP_LINK_SECRET"),
 )
 
 

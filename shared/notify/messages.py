@@ -9,6 +9,7 @@ first" (the worker passes the record's last check-in as evidence `intune_last_sy
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -30,6 +31,8 @@ class Notice(msgspec.Struct, frozen=True, kw_only=True):
     action: str
     body_html: str
     advice: str = ""  # for administrators, before anything else (e.g. retire it in Intune first)
+    keep_link: str = ""  # the owner's keep link (issue 14): shown only to the owner it was made for
+    keep_for: str = ""  # that owner's address
 
 
 _WHAT = {
@@ -174,6 +177,24 @@ def _evidence_lines(evidence: Mapping[str, Any]) -> str:
     return f"<ul>{items}</ul>"
 
 
+@dataclass(frozen=True, slots=True)
+class KeepOffer:
+    """The keep link of one owner, and until when it works."""
+
+    link: str
+    owner: str  # the owner's address: the only recipient shown the link
+    expires: datetime
+
+
+def keep_paragraph(offer: KeepOffer) -> str:
+    """[Stale] warns that a stale timestamp can be a user on leave: the owner may keep the device with one click."""
+    return (
+        f'<p><b>Still need this device?</b> <a href="{escape(offer.link)}">Keep it</a>: entra-janitor will not disable, '
+        "tag or delete it for a while, and enables it again if it disabled it. The link is for you only and works until "
+        f"{offer.expires:%d %B %Y}; opening it changes nothing until you press Keep on the page.</p>"
+    )
+
+
 def render_notice(
     *,
     to: Sequence[str],
@@ -187,12 +208,15 @@ def render_notice(
     now: datetime,
     dry_run: bool = False,
     trust_type: str | None = None,
+    keep: KeepOffer | None = None,
 ) -> Notice:
     """One device's message. `reason` is the gate or class explanation recorded in the audit log.
 
     `trust_type` (else evidence["trust_type"]) picks the undo that exists for the device; unknown, the text
-    covers every trust type.
+    covers every trust type. `keep`: the owner's keep link (never in a dry run).
     """
+    if dry_run:
+        keep = None
     label = _device_label(display_name, object_id)
     what = _WHAT.get(action, f"was handled ({action})")
     if dry_run:
@@ -211,12 +235,13 @@ def render_notice(
         + (f"<p><b>First:</b> {escape(advice)}</p>" if advice else "")
         + (f"<p><b>What to do:</b> {escape(guidance)}</p>" if guidance else "")
         + f"<p><b>How to undo:</b> {escape(undo)}</p>"
-        "<p>Sent by entra-janitor. Every action and its reasons are in the audit log.</p>"
+        + (keep_paragraph(keep) if keep else "")
+        + "<p>Sent by entra-janitor. Every action and its reasons are in the audit log.</p>"
     )
     subject = f"[entra-janitor] {display_name or object_id}: {action.replace('_', ' ')}"
     return Notice(
         to=list(to), subject=subject, headline=headline, why=why, undo=undo, device=label, action=action, body_html=body,
-        advice=advice,
+        advice=advice, keep_link=keep.link if keep else "", keep_for=keep.owner.strip().lower() if keep else "",
     )  # fmt: skip
 
 
@@ -229,7 +254,9 @@ def render_digest(run_id: str, notices: Sequence[Notice], now: datetime) -> list
     out: list[tuple[str, str, str]] = []
     for address, items in by_recipient.items():
         rows = "".join(
-            f"<tr><td>{escape(n.device)}</td><td>{escape(n.action)}</td><td>{escape(n.why)}</td><td>{escape(n.undo)}</td></tr>"
+            f"<tr><td>{escape(n.device)}</td><td>{escape(n.action)}</td><td>{escape(n.why)}</td><td>{escape(n.undo)}"
+            + (f' <a href="{escape(n.keep_link)}">Keep it</a>' if n.keep_link and n.keep_for == address else "")
+            + "</td></tr>"
             for n in items
         )
         first = "".join(f"<li>{escape(n.device)}: {escape(n.advice)}</li>" for n in items if n.advice)

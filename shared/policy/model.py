@@ -92,6 +92,16 @@ class NotifyPolicy(_Section, frozen=True):
     digest: bool = True  # one message per recipient per run instead of one per device
 
 
+class KeepPolicy(_Section, frozen=True):
+    """The owner's keep link (issue 14): Microsoft's stale-device guidance warns about users on leave."""
+
+    #: How long the link in an owner notice works (days). The default matches the delete grace period: the link
+    #: is good while the device can still be brought back by a re-enable.
+    link_days: int = 30
+    #: How long a kept device is treated as protected (class `kept`): no tag, disable or delete until then.
+    days: int = 60
+
+
 class Policy(_Section, frozen=True):
     """The effective policy. Build it with `load_policy()`; `Policy()` is the safe default."""
 
@@ -104,6 +114,7 @@ class Policy(_Section, frozen=True):
     gates: GatesPolicy = GatesPolicy()
     tag: TagPolicy = TagPolicy()
     notify: NotifyPolicy = NotifyPolicy()
+    keep: KeepPolicy = KeepPolicy()
 
     @property
     def enforce(self) -> bool:

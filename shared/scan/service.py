@@ -48,6 +48,7 @@ from shared.classify import (
 from shared.classify.rules import MDM_CHECK
 from shared.commands import RemediationCommand, Trigger, decode, encode, message_id
 from shared.errors import GraphError
+from shared.keep.records import kept_devices
 from shared.models import Device
 from shared.policy import Policy, policy_hash
 from shared.ports import AuditEntry, AuditLog, GraphPort, OutgoingMessage, QueueSender
@@ -392,7 +393,9 @@ async def _scan(run: _Run, graph: GraphPort, policy: Policy, env: Mapping[str, s
     summary = run.summary
     try:
         run.phase("protected_groups")
-        ctx = ClassifyContext(policy, run.now, await protected_device_ids(graph, policy))
+        protected = await protected_device_ids(graph, policy)
+        kept = await kept_devices(run.audit, run.now, policy.keep.days)  # the owners' keep links (issue 14)
+        ctx = ClassifyContext(policy, run.now, protected, kept=kept)
         with PartitionSpill(partitions) as spill, BlobStore() as blobs, PartitionSpill(1, flush_rows=HELD_FLUSH_ROWS) as held:
             run.phase("listing")
             await run.stream(ctx, spill, blobs)

@@ -30,6 +30,7 @@ def open_worker(
 ) -> Worker:
     """A Worker wired from settings; anything passed in is used instead (tests, the demo, the CLI)."""
     from shared import bootstrap, settings
+    from shared.keep.links import links_from_settings
     from shared.policy import load_policy
     from shared.worker.budget import open_budget
     from shared.worker.lease import open_lease
@@ -44,6 +45,7 @@ def open_worker(
         # a lease per command keeps two deliveries of one command from acting at once, across the processes
         # of `janitor work` and across Function instances; it lives beside the budget
         lease=open_lease(env),
+        keep_links=links_from_settings(env),  # none unless KEEP_LINK_SECRET and PUBLIC_BASE_URL are set
         mail_sender=settings.get("MAIL_SENDER", env),
         kill_switch=lambda: settings.flag("JANITOR_KILL_SWITCH", env),
         max_deliveries=int(settings.number("SERVICEBUS_MAX_DELIVERY_COUNT", env, minimum=1, integer=True)),

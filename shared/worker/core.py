@@ -29,6 +29,7 @@ from shared.graph.failures import is_non_windows_refusal, result_error
 from shared.jsonshape import is_array, is_object
 from shared.models import Device
 from shared.notify import Notice, recipients, render_notice
+from shared.notify.messages import KeepOffer
 from shared.policy import Policy
 from shared.ports import AuditRecord, DeletedDevice, GraphResult, GroupRef, Owner
 from shared.worker import records
@@ -36,6 +37,8 @@ from shared.worker.gates import GATES, Evaluation, GateContext, GateResult, Rese
 
 #: The gate that reads the audit log (not Graph) for an earlier delete of the same on-prem SID.
 RECREATED_GATE = "recreated_by_sync"
+#: The gate that reads the audit log for the owner's keep of the device.
+KEPT_GATE = "kept"
 
 
 # --------------------------------------------------------------------------- values
@@ -56,6 +59,7 @@ class Facts:
     intune_last_sync: datetime | None = None
     recreated_from: Mapping[str, Any] | None = None
     deleted: DeletedDevice | None = None  # restore: the device in deleted items (None: not there, or not looked up)
+    kept_until: datetime | None = None  # its owner kept it until then (keep link); None: not kept or not looked up
     mail_sender: str | None = None
     digest: bool = False
 
@@ -175,6 +179,7 @@ def _context(facts: Facts, policy: Policy, now: datetime) -> GateContext:
         intune_last_sync=facts.intune_last_sync,
         recreated_from=facts.recreated_from,
         deleted=facts.deleted,
+        kept_until=facts.kept_until,
     )
 
 
@@ -216,7 +221,26 @@ def reads_owners(act: Act, policy: Policy) -> bool:
     return ACTIONS[act.action].mails_owners and policy.notify.owners and act.facts.current is not None
 
 
-def notice(act: Act, owners: Sequence[Owner], policy: Policy, now: datetime, *, dry_run: bool = False) -> Notice | None:
+#: Actions whose notice offers the owner the keep link (what a keep undoes or prevents: a disable, a tag).
+KEEP_LINK_ACTIONS = frozenset({Action.DISABLE, Action.TAG})
+
+
+def keep_owner(act: Act, owners: Sequence[Owner]) -> Owner | None:
+    """The owner a keep link is made for: the first registered owner with an address, for a disable or a tag."""
+    if act.action not in KEEP_LINK_ACTIONS or act.facts.current is None:
+        return None
+    return next((o for o in owners if o.mail or o.user_principal_name), None)
+
+
+def notice(
+    act: Act,
+    owners: Sequence[Owner],
+    policy: Policy,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    keep: KeepOffer | None = None,
+) -> Notice | None:
     """The notice an action sends (None: it sends none, or there is nobody to send it to).
 
     The undo it offers follows the device's trust type; a stale device with an Intune record gets "retire it
@@ -244,6 +268,7 @@ def notice(act: Act, owners: Sequence[Owner], policy: Policy, now: datetime, *, 
         now=now,
         dry_run=dry_run,
         trust_type=current.trust_type if current else None,
+        keep=keep,
     )
 
 

@@ -73,6 +73,7 @@ class GateContext:
     intune_last_sync: datetime | None = None
     recreated_from: Mapping[str, Any] | None = None  # our earlier delete of the same on-prem SID
     deleted: DeletedDevice | None = None  # restore: the device in deleted items (None: not there, or not looked up)
+    kept_until: datetime | None = None  # its owner kept it (keep link) until then; None: not kept, or not looked up
     extra: Mapping[str, Any] = field(default_factory=dict[str, Any])
 
     def tag_value(self) -> str | None:
@@ -261,6 +262,22 @@ def protection(ctx: GateContext) -> GateResult:
 
 def _describe(evidence: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in evidence.items())
+
+
+# --------------------------------------------------------------------------- 3a. kept by its owner
+@gate("kept", applies=INTUNE_BLOCKS)  # reads the audit log (keep records), not Graph
+def kept(ctx: GateContext) -> GateResult:
+    """A device its owner kept with the keep link gets no tag, disable or delete until the keep ends: blocked.
+
+    Source: issue 14 and Microsoft Learn, "Manage stale devices in Microsoft Entra ID" (a stale timestamp can
+    be a user on leave). The scan already leaves kept devices alone (class kept); this holds a command that
+    was queued before the owner answered.
+    """
+    name = "kept"
+    until = ctx.kept_until
+    if ctx.action not in INTUNE_BLOCKS or until is None or until <= ctx.now:
+        return _ok(name, "not kept by its owner")
+    return _stop(name, "blocked", f"kept by its owner until {until:%Y-%m-%d} (keep link): no tag, disable or delete until then")
 
 
 # --------------------------------------------------------------------------- 3b. undo

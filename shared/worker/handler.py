@@ -29,14 +29,18 @@ from shared import commands, telemetry
 from shared.actions import Action, Kind
 from shared.commands import RemediationCommand
 from shared.errors import AuditUnavailable, GraphError, InvalidCommand, TransientError
+from shared.keep.links import KeepLinks
+from shared.keep.records import kept_devices
 from shared.models import Device
 from shared.notify import Notice, send_digests, send_notice
+from shared.notify.messages import KeepOffer
 from shared.policy import Policy
 from shared.ports import AuditEntry, AuditLog, AuditQuery, AuditRecord, GraphPort, GraphResult, Owner
 from shared.worker import core, records
 from shared.worker.actions import planned_action
 from shared.worker.batching import AuditWriter, DeviceWriter
 from shared.worker.budget import BudgetStore, MemoryBudget
+from shared.worker.cache import TimedValue
 from shared.worker.core import Act, Facts, Outcome, Results, Stop
 from shared.worker.gates import Reservation, facts_needed
 from shared.worker.lease import CommandBusy, CommandLease
@@ -49,7 +53,7 @@ RECREATED_LOOKBACK = timedelta(days=400)
 
 log = logging.getLogger(__name__)
 
-PROTECTED_IDS_TTL = 300.0  # seconds a protected-group membership read is reused
+PROTECTED_IDS_TTL = 300.0  # seconds a protected-group membership (and the keeps) read is reused
 LEASE_POLL_SECONDS = 0.25  # how often a delivery waiting for a command's lease asks again
 LEASE_WAIT_TTLS = 10  # a delivery waits at most this many lease lifetimes, then the message is retried later
 
@@ -94,6 +98,7 @@ class Worker:
         device_writer: DeviceWriter | None = None,
         digest: bool | None = None,
         lease: CommandLease | None = None,
+        keep_links: KeepLinks | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -112,11 +117,12 @@ class Worker:
         self.stats = WorkerStats()
         # digests need someone to call flush_digests() after a drain; the Functions host sends per device
         self.digest = policy.notify.digest if digest is None else digest
-        self._protected: tuple[float, frozenset[str]] | None = None
-        self._protected_refresh = asyncio.Lock()
         self._digest: dict[str, list[Notice]] = {}
         self.lease = lease
+        self.keep_links = keep_links  # the owners' keep links in notices (None: no link)
         self._sleep, self._timer = sleep, timer  # lease waits and renewals, protected-ids age (tests: virtual time)
+        self._protected = TimedValue[frozenset[str]](PROTECTED_IDS_TTL, timer)
+        self._kept = TimedValue[dict[str, datetime]](PROTECTED_IDS_TTL, timer)
         self._local: dict[str, tuple[asyncio.Lock, int]] = {}  # command id -> (lock, deliveries using it)
         self._lease_lost: set[str] = set()
 
@@ -283,6 +289,9 @@ class Worker:
         deleted = None
         if "get_deleted_device" in needed and current is None:
             deleted = await self.graph.deleted_device(command.device_object_id)
+        kept_until = None
+        if core.gate_active(core.KEPT_GATE, action) and current is not None:
+            kept_until = await self._kept_until(current.id)
         return Facts(
             command=command,
             action=action,
@@ -295,6 +304,7 @@ class Worker:
             intune_last_sync=intune,
             recreated_from=recreated,
             deleted=deleted,
+            kept_until=kept_until,
             mail_sender=self.mail_sender,
             digest=self.digest,
         )
@@ -303,16 +313,20 @@ class Worker:
         groups = self.policy.protect.groups
         if not groups:
             return frozenset()
-        if self._protected is not None and self._timer() - self._protected[0] <= PROTECTED_IDS_TTL:
-            return self._protected[1]
-        async with self._protected_refresh:  # one read serves every command waiting for it (no stampede)
-            stamp = self._timer()
-            if self._protected is None or stamp - self._protected[0] > PROTECTED_IDS_TTL:
-                ids: set[str] = set()
-                for group in groups:
-                    ids |= await self.graph.group_device_ids(group)
-                self._protected = (stamp, frozenset(ids))
-            return self._protected[1]
+
+        async def load() -> frozenset[str]:
+            ids: set[str] = set()
+            for group in groups:
+                ids |= await self.graph.group_device_ids(group)
+            return frozenset(ids)
+
+        return await self._protected.get(load)
+
+    async def _kept_until(self, object_id: str) -> datetime | None:
+        """When the owner's keep of this device ends (None: not kept); all keeps read once per PROTECTED_IDS_TTL."""
+        now = self.clock()
+        kept = await self._kept.get(lambda: kept_devices(self.audit, now, self.policy.keep.days))
+        return kept.get(object_id)
 
     async def _recreated_from(self, current: Device) -> Mapping[str, Any] | None:
         """Our earlier delete of a device with the same onPremisesSecurityIdentifier (a pending object re-synced)."""
@@ -399,7 +413,16 @@ class Worker:
         owners: list[Owner] = []
         if core.reads_owners(act, self.policy) and act.facts.current is not None:
             owners = await self.graph.registered_owners(act.facts.current.id)
-        return core.notice(act, owners, self.policy, now, dry_run=dry_run)
+        return core.notice(act, owners, self.policy, now, dry_run=dry_run, keep=self._keep_offer(act, owners, now, dry_run))
+
+    def _keep_offer(self, act: Act, owners: list[Owner], now: datetime, dry_run: bool) -> KeepOffer | None:
+        """The owner's keep link, when links are configured (KEEP_LINK_SECRET, PUBLIC_BASE_URL) and this is no dry run."""
+        owner = core.keep_owner(act, owners)
+        if self.keep_links is None or owner is None or dry_run or act.facts.current is None:
+            return None
+        days = self.policy.keep.link_days
+        link = self.keep_links.link(act.facts.current.id, owner.id, now, days)
+        return KeepOffer(link, owner.mail or owner.user_principal_name or "", now + timedelta(days=days))
 
     async def _with_preview(self, stop: Stop, now: datetime) -> Stop:
         """A dry run records the notice it would have sent."""

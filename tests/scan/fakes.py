@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.errors import AuditUnavailable, GraphError, GraphUnavailable
 from shared.models import Device
-from shared.ports import AuditEntry, AuditRecord, GraphResult, OutgoingMessage
+from shared.ports import AuditEntry, AuditQuery, AuditRecord, GraphResult, OutgoingMessage
 from shared.scan.partitions import PARTITION_CHOICES, partitions_for
 
 #: Every filter the scan's reader sends, and the partition it names.
@@ -94,6 +94,14 @@ class FakeAudit:
 
     def of(self, kind: str) -> list[AuditEntry]:
         return [e for e in self.entries if e.kind == kind]
+
+    async def iter_records(self, query: AuditQuery) -> AsyncIterator[AuditRecord]:
+        """The entries matching the query's kind, decision and device (what the scan reads: keeps)."""
+        for n, entry in enumerate(self.entries, start=1):
+            wanted = (query.kind, query.decision, query.device)
+            found = (entry.kind, entry.decision, entry.device_object_id)
+            if all(w is None or w == f for w, f in zip(wanted, found, strict=True)):
+                yield AuditRecord("2026-06-01", n, f"2026-06-01:{n:010d}", datetime.now(UTC), entry, "", "")
 
     async def close(self) -> None:
         pass

@@ -61,8 +61,8 @@ async def test_one_command_per_candidate_with_the_documented_fields():
     assert sorted(graph.calls, key=str) == sorted(((p.filter, DEVICE_SELECT) for p in partitions_for(16)), key=str)
     assert summary.devices_scanned == len(fleet) and summary.pages == 3
     assert summary.findings == {
-        "protected": 2, "pending": 2, "registration_unclear": 1, "reactivated": 1, "expired_disabled": 1, "duplicate": 1,
-        "stale": 4, "no_signin_record": 1, "unmanaged": 1, "healthy": 2,
+        "protected": 2, "kept": 0, "pending": 2, "registration_unclear": 1, "reactivated": 1, "expired_disabled": 1,
+        "duplicate": 1, "stale": 4, "no_signin_record": 1, "unmanaged": 1, "healthy": 2,
     }
     assert list(summary.findings) == list(CLASS_NAMES)
     commands = {(decode(m.body).display_name, decode(m.body).device_class): decode(m.body) for m in queue.messages.values()}

@@ -15,7 +15,7 @@ from tests.worker.fakes import gate_context as _ctx
 
 def test_gates_run_in_the_documented_order_and_declare_permissions():
     names = [g.name for g in GATES]
-    assert names == ["kill_switch", "state_unchanged", "tag_ownership", "protection", "undo_state", "restorable",
+    assert names == ["kill_switch", "state_unchanged", "tag_ownership", "protection", "kept", "undo_state", "restorable",
                      "hybrid", "recreated_by_sync", "platform", "bitlocker_keys", "laps_password", "intune_active",
                      "grace_period"]
     assert all(g.doc for g in GATES)
