@@ -30,7 +30,10 @@ To = Annotated[str | None, typer.Option("--to", help="End (exclusive; a bare dat
 RunId = Annotated[str | None, typer.Option("--run-id", help="Only this scan run.")]
 CommandId = Annotated[str | None, typer.Option("--command-id", help="Only this remediation command.")]
 Device = Annotated[str | None, typer.Option("--device", help="Display name, object id or deviceId (any case).")]
-Decision = Annotated[str | None, typer.Option("--decision", help="acted, dry_run, skipped, blocked, deferred or failed.")]
+Decision = Annotated[
+    str | None,
+    typer.Option("--decision", help="acted, dry_run, skipped, blocked, deferred, failed, or undone (put back by an undo)."),
+]
 Action = Annotated[str | None, typer.Option("--action", help="disable, delete, tag, notify, ...")]
 Ticket = Annotated[str | None, typer.Option("--ticket", help="Only records of this ticket.")]
 Kind = Annotated[str | None, typer.Option("--kind", help="run, decision, intent, outcome, ticket, ...")]

@@ -17,7 +17,8 @@ from shared.audit.export import FORMATS
 from shared.errors import PermanentError
 from shared.ports import AuditQuery
 
-DECISIONS: tuple[str, ...] = ("acted", "dry_run", "skipped", "blocked", "deferred", "failed")
+#: Terminal decisions, and `undone`: the mark an acted undo leaves on the decision it put back (kind `undo`).
+DECISIONS: tuple[str, ...] = ("acted", "dry_run", "skipped", "blocked", "deferred", "failed", "undone")
 #: Parameter names as the HTTP API spells them (the CLI uses the same words as --options).
 TEXT_FILTERS: tuple[str, ...] = ("run_id", "command_id", "device", "ticket")
 WORD_FILTERS: tuple[str, ...] = ("action", "kind")

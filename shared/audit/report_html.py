@@ -14,7 +14,7 @@ from html import escape
 from typing import Any
 
 from shared.audit.chain import format_at
-from shared.audit.report_model import MAX_TABLE_ROWS, DestructiveRow, ReportData, RunSummary, TicketCase
+from shared.audit.report_model import MAX_TABLE_ROWS, DestructiveRow, ReportData, RunSummary, TicketCase, UndoKeepRow
 from shared.jsonshape import is_object
 from shared.ports import AuditRecord
 
@@ -177,6 +177,9 @@ def _run_card(run: RunSummary) -> str:
     halted = f' <span class="badge halted">halted</span> <span class="kv">{why}</span>' if run.halted else ""
     if run.would_halt:
         halted += f' <span class="badge halted">enforce would halt</span> <span class="kv">{_e(run.would_halt)}</span>'
+    if run.undone:
+        done = ", ".join(f"{count:,} {action}" for action, count in sorted(run.undone.items()))
+        halted += f' <span class="badge dry_run">undone</span> <span class="kv">{_e(done)}</span>'
     findings = run.findings
     chips = (
         '<div class="chips">Findings: '
@@ -377,6 +380,41 @@ def _tickets(data: ReportData) -> str:
     return f'<section id="tickets"><h2>Ticket-driven requests</h2>{body}</section>'
 
 
+def _device_name(record: AuditRecord) -> str:
+    entry = record.entry
+    name = f"<b>{_e(entry.display_name)}</b>" if entry.display_name else '<span class="empty">not named</span>'
+    ids = f'<br><span class="mono small ids">id {_e(entry.device_object_id)}</span>' if entry.device_object_id else ""
+    return name + ids
+
+
+def _undo_keep_row(row: UndoKeepRow) -> str:
+    record = row.record
+    cls = "acted" if row.what in ("keep", "undone") else ("blocked" if "refused" in row.what else "")
+    return (
+        f"<tr><td class='when'>{_e(_time(record.at))}</td><td class='device'>{_device_name(record)}</td>"
+        f'<td><span class="badge {cls}">{_e(row.what)}</span></td><td>{_e(row.who) or "—"}</td>'
+        f"<td class='reason'>{_e(row.detail) or '—'}</td><td class='mono'>{_e(record.entry.run_id) or '—'}</td></tr>"
+    )
+
+
+def _undo_keep(data: ReportData) -> str:
+    """The owners' keeps and the undos: asked for, decided (put back or skipped, and why), and what they undid."""
+    if not data.undo_keep:
+        body = '<p class="empty">No undo and no keep in this selection.</p>'
+    else:
+        rows = "".join(_undo_keep_row(row) for row in data.undo_keep)
+        more = (
+            f"<p class='small'>Showing the first {MAX_TABLE_ROWS:,} of {data.undo_keep_total:,}.</p>"
+            if data.undo_keep_total > len(data.undo_keep)
+            else ""
+        )
+        body = (
+            '<div class="scroll"><table id="undo-keep-table"><thead><tr><th>when</th><th>device</th><th>what</th>'
+            f"<th>who</th><th>why</th><th>run</th></tr></thead><tbody>{rows}</tbody></table></div>{more}"
+        )
+    return f'<section id="undo-keep"><h2>Undo and keep</h2>{body}</section>'
+
+
 def _checks(data: ReportData, evaluated: bool) -> str:
     if not evaluated:
         return (
@@ -417,7 +455,7 @@ def render(data: ReportData, *, checks_evaluated: bool = True) -> str:
         f"<header><h1>entra-janitor audit report</h1><p class='meta'>Generated {_e(_time(data.generated_at))} · "
         f"records {_e(span)} · filters: {_e(filters)}</p></header>"
         f"{_truncated(data)}{_summary(data)}{_chain(data)}{_runs(data)}{_halted(data)}{_timeline(data)}{_destructive(data)}"
-        f"{_tickets(data)}{_checks(data, checks_evaluated)}"
+        f"{_undo_keep(data)}{_tickets(data)}{_checks(data, checks_evaluated)}"
         "<footer>Every value above comes from the append-only, hash-chained audit log. Export the same selection "
         "with <span class='mono'>janitor audit export</span> for the full records.</footer>"
         "</main></body></html>"

@@ -44,6 +44,7 @@ class RunSummary:
     decisions: Counter[str] = field(default_factory=Counter[str])
     by_class: dict[str, Counter[str]] = field(default_factory=dict[str, Counter[str]])  # device class -> decision -> count
     actions: Counter[str] = field(default_factory=Counter[str])  # acted actions
+    undone: Counter[str] = field(default_factory=Counter[str])  # decisions of this run an undo put back, by action
 
     @property
     def halted(self) -> bool:
@@ -92,6 +93,16 @@ class TicketCase:
     result: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class UndoKeepRow:
+    """One undo or keep event: an owner's keep (or its refusal), an undo asked for, an undo decided, a decision undone."""
+
+    record: AuditRecord
+    what: str  # keep | keep refused | undo requested | undo decided | undone
+    who: str | None
+    detail: str | None
+
+
 @dataclass(slots=True)
 class Findings:
     """Consistency checks: things that should never happen in a log written by the worker."""
@@ -119,6 +130,8 @@ class ReportData:
     destructive_total: int = 0
     tickets: list[TicketCase] = field(default_factory=list[TicketCase])
     checks: Findings = field(default_factory=Findings)
+    undo_keep: list[UndoKeepRow] = field(default_factory=list[UndoKeepRow])
+    undo_keep_total: int = 0
     truncated_at: int | None = None  # the report read only this many of the matching records (a bounded request)
 
     @property
@@ -165,6 +178,8 @@ class ReportBuilder:
         self._last: datetime | None = None
         self._kinds: Counter[str] = Counter()
         self._decisions: Counter[str] = Counter()
+        self._undo_keep: list[UndoKeepRow] = []
+        self._undo_keep_total = 0
 
     def add_all(self, records: Iterable[AuditRecord]) -> ReportBuilder:
         for record in records:
@@ -191,6 +206,8 @@ class ReportBuilder:
             self._outcome(record)
         elif entry.kind == "decision":
             self._decision(record)
+        if entry.kind in ("keep", "undo") or (entry.kind == "decision" and is_object(entry.data.get("undoes"))):
+            self._undo_or_keep(record)
         if entry.ticket:
             self._ticket(record)
 
@@ -226,6 +243,21 @@ class ReportBuilder:
                 self._destructive.append(
                     DestructiveRow(record, gates, entry.data.get("evidence"), device_class if device_class != "unknown" else None)
                 )
+
+    def _undo_or_keep(self, record: AuditRecord) -> None:
+        entry = record.entry
+        if entry.kind == "undo" and entry.decision == "undone" and entry.run_id in self._runs:
+            self._runs[entry.run_id].undone[entry.action or "unknown"] += 1
+        self._undo_keep_total += 1
+        if len(self._undo_keep) >= MAX_TABLE_ROWS:
+            return
+        if entry.kind == "keep":
+            what = "keep" if entry.decision == "acted" else "keep refused"
+        elif entry.kind == "undo":
+            what = "undone" if entry.decision == "undone" else "undo requested"
+        else:
+            what = f"undo decided: {entry.action or '?'} {entry.decision or '?'}"
+        self._undo_keep.append(UndoKeepRow(record, what, entry.actor, entry.reason))
 
     def _ticket(self, record: AuditRecord) -> None:
         entry = record.entry
@@ -292,4 +324,6 @@ class ReportBuilder:
             destructive_total=self._destructive_total,
             tickets=list(self._tickets.values()),
             checks=self._checks,
+            undo_keep=self._undo_keep,
+            undo_keep_total=self._undo_keep_total,
         )

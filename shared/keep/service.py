@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from shared import commands, tags
 from shared.actions import Action
@@ -25,7 +24,8 @@ from shared.keep.records import earlier_keep, keep_entry, refusal_entry
 from shared.keep.token import KeepToken, KeepTokenRefused, read_token
 from shared.models import Device
 from shared.policy import Policy, policy_hash
-from shared.ports import AuditLog, AuditQuery, GraphPort, OutgoingMessage, Owner, QueueSender
+from shared.ports import AuditLog, GraphPort, OutgoingMessage, Owner, QueueSender
+from shared.undo.service import decision_undone
 
 _WHY = {
     "stale": "it had not signed in for longer than the stale threshold",
@@ -148,7 +148,7 @@ class KeepService:
         tag = tags.parse(attributes.get(self.policy.tag.attribute) if attributes else None)
         if tag is None or tag.action != "disabled" or device.account_enabled is not False:
             return None
-        undoes = await self._decision_undone(device.id, tag.run_id)
+        undoes = await decision_undone(self.audit, device.id, tag.run_id, "disable")
         owner = checked.owner.user_principal_name or checked.owner.id
         return RemediationCommand(
             command_id=commands.message_id("keep", device.id, checked.token.digest),
@@ -163,13 +163,6 @@ class KeepService:
             policy_hash=policy_hash(self.policy),
             created_at=now,
         )
-
-    async def _decision_undone(self, object_id: str, run_id: str) -> dict[str, Any]:
-        """The acted disable of `run_id` the re-enable undoes (its record and command, when the log has it)."""
-        query = AuditQuery(run_id=run_id, device=object_id, kind="decision", decision="acted", action="disable")
-        async for record in self.audit.iter_records(query):
-            return {"run_id": run_id, "command_id": record.entry.command_id, "record_id": record.record_id, "action": "disable"}
-        return {"run_id": run_id, "command_id": None, "record_id": None, "action": "disable"}
 
     async def _send(self, command: RemediationCommand) -> None:
         message = OutgoingMessage(message_id=command.command_id, body=commands.encode(command), subject="keep")

@@ -45,8 +45,9 @@ _WHAT = {
 }
 
 JOINED, REGISTERED, HYBRID = "AzureAd", "Workplace", "ServerAd"
-#: The undo command's name once it exists (issue 14); until then no message mentions one.
-UNDO_COMMAND: str | None = None
+#: The undo command (docs/undo.md): it re-enables, untags and restores from deleted items what a run did, only while
+#: the device is still as entra-janitor left it.
+UNDO_COMMAND: str | None = "janitor undo --run-id <run id> --device <device>"
 NOTHING_CHANGED = "Nothing was changed in Entra ID, so there is nothing to undo."
 
 # Every sentence below says an undo that exists, for the device's trust type, and nothing else.
@@ -101,8 +102,9 @@ def _delete_undo(trust_type: str | None) -> str:
         )
     elif trust_type in (JOINED, REGISTERED):
         again = "joined" if trust_type == JOINED else "registered"
+        via = f" (an administrator restores it with `{UNDO_COMMAND}`)" if UNDO_COMMAND else ""
         restore = (
-            "It can be restored for 30 days only if device soft delete (a preview) is turned on in your tenant; "
+            f"It can be restored for 30 days only if device soft delete (a preview) is turned on in your tenant{via}; "
             f"otherwise the device must be {again} again, and what was deleted with it stays lost."
         )
     else:

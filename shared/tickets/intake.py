@@ -14,14 +14,18 @@ import hmac
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared import commands
+import msgspec
+
+from shared import commands, tags
 from shared.commands import RemediationCommand, TicketRef
 from shared.diagnosis import choose_device, parse_dsregcmd
 from shared.diagnosis.gather import NIL_GUID
 from shared.errors import TransientError
+from shared.graph.deleted import RESTORE_WINDOW_DAYS
+from shared.graph.query import is_guid
 from shared.jsonshape import is_array, is_dict
 from shared.models import Device
 from shared.policy import Policy, load_policy, policy_hash
@@ -31,11 +35,24 @@ from shared.tickets.callbacks import AllowEntry, CallbackRefused, allowlist_from
 from shared.tickets.payloads import MAX_BODY_BYTES, MAX_JSON_DEPTH, PayloadError, PayloadTooLarge, TicketRequest
 from shared.tickets.signature import request_id_key
 from shared.tickets.status import records_for
+from shared.undo.service import decision_undone, deleted_by_us
 
 #: device_object_id of a ticket command whose device has no tenant object (diagnose / scope_check only).
 NO_OBJECT_ID = NIL_GUID
 #: Actions that need the device to resolve to exactly one tenant object.
-NEEDS_ONE_DEVICE = frozenset({"notify", "disable", "delete"})
+NEEDS_ONE_DEVICE = frozenset({"notify", "disable", "delete", "reenable"})
+#: How far back a restore looks for entra-janitor's delete of the device (deleted items keep it 30 days).
+RESTORE_LOOKBACK = timedelta(days=RESTORE_WINDOW_DAYS + 1)
+
+
+def _as_device(value: Any) -> Device | None:
+    """A device snapshot from an audit record (None when it is not one)."""
+    if not is_dict(value):
+        return None
+    try:
+        return msgspec.convert(value, Device)
+    except msgspec.ValidationError:
+        return None
 
 
 def request_id(key: bytes, source: str, ticket_id: str, action: str) -> str:
@@ -152,9 +169,16 @@ class TicketIntake:
         phases = [r.entry.data.get("phase") for r in earlier if r.entry.data.get("phase") in ("intake", "queue_failed")]
         if phases and phases[-1] == "intake":
             return IntakeResult(rid, duplicate=True)
-        device, matches = await self._resolve(request)
         now = self.clock()
-        command = self._command(request, rid, device, matches, now)
+        undo: dict[str, Any] | None = None
+        if request.action == "restore":
+            device, undo = await self._resolve_deleted(request, now)
+            matches = 1
+        else:
+            device, matches = await self._resolve(request)
+            if request.action == "reenable" and device is not None:
+                undo = await self._disable_undone(device)
+        command = self._command(request, rid, device, matches, now, undo)
         await self.audit.append(self._record(request, command, "intake", matches))
         message = OutgoingMessage(message_id=rid, body=commands.encode(command), subject="ticket")
         try:
@@ -190,9 +214,52 @@ class TicketIntake:
         local = parse_dsregcmd(request.dsregcmd) if request.dsregcmd else None
         return choose_device(found, local), len(found)
 
+    async def _disable_undone(self, device: Device) -> dict[str, Any] | None:
+        """The disable a ticket's reenable undoes: the run named by the device's own tag (None: not ours)."""
+        attributes = device.extension_attributes
+        tag = tags.parse(attributes.get(self.config.policy.tag.attribute) if attributes else None)
+        return None if tag is None else await decision_undone(self.audit, device.id, tag.run_id, "disable")
+
+    async def _resolve_deleted(self, request: TicketRequest, now: datetime) -> tuple[Device, dict[str, Any]]:
+        """A restore's device: entra-janitor's own delete of it (the intent's snapshot), else the deleted item itself.
+
+        A deleted device cannot be found by name in the tenant, so the audit log is asked first (name, object id
+        or deviceId); a device deleted by someone else is found in deleted items by its object id.
+        """
+        ref = request.device.value
+        intents = await deleted_by_us(self.audit, ref, now - RESTORE_LOOKBACK)
+        objects = {r.entry.device_object_id for r in intents}
+        if len(objects) > 1:
+            raise PayloadError([f"device: {ref!r} names {len(objects)} devices entra-janitor deleted; name it by object id"])
+        if intents:
+            intent = intents[0]
+            data = intent.entry.data
+            snapshot = data.get("snapshot")
+            held: Mapping[str, Any] = snapshot if is_dict(snapshot) else {}
+            device = _as_device(held.get("device")) or _as_device(data.get("before"))
+            if device is not None:
+                undone = await decision_undone(self.audit, device.id, intent.entry.run_id or "", "delete")
+                return device, {**undone, "groups": held.get("groups") or [], "owners": held.get("owners") or []}
+        deleted = await self.graph.deleted_device(ref) if is_guid(ref) else None
+        if deleted is None:
+            raise PayloadError([
+                f"device: {ref!r} is neither a device entra-janitor deleted in the last {RESTORE_WINDOW_DAYS} days nor, "
+                "by object id, a device in deleted items; restore needs one of them"
+            ])  # fmt: skip
+        return deleted.device, {"run_id": None, "command_id": None, "record_id": None, "action": "delete"}
+
     def _command(
-        self, request: TicketRequest, rid: str, device: Device | None, matches: int, now: datetime
+        self,
+        request: TicketRequest,
+        rid: str,
+        device: Device | None,
+        matches: int,
+        now: datetime,
+        undo: Mapping[str, Any] | None = None,
     ) -> RemediationCommand:
+        evidence: dict[str, Any] = {"device_ref": request.device.value, "resolved": device is not None, "matches": matches}
+        if undo is not None:
+            evidence["undo"] = dict(undo)
         return RemediationCommand(
             command_id=rid,
             run_id=f"tickets-{now:%Y-%m-%d}",  # one run per day: the per-run budget caps ticket-driven writes too
@@ -202,7 +269,7 @@ class TicketIntake:
             display_name=device.display_name if device else request.device.value,
             device_class="ticket",
             proposed_action=request.action,  # type: ignore[arg-type]
-            evidence={"device_ref": request.device.value, "resolved": device is not None, "matches": matches},
+            evidence=evidence,
             snapshot=device,
             policy_hash=policy_hash(self.config.policy),
             created_at=now,

@@ -3,7 +3,8 @@
 Generic payload (unknown fields are ignored):
 
     {"ticket_id": "INC-42", "device": "DESKTOP-1" | {"name"|"id"|"deviceId": "..."},
-     "action": "diagnose" | "scope_check" | "notify" | "disable" | "delete", "requested_by": "ana@contoso.com",
+     "action": "diagnose" | "scope_check" | "notify" | "disable" | "delete" | "reenable" | "restore",
+     "requested_by": "ana@contoso.com",
      "user": "optional UPN or object id", "dsregcmd": "optional dsregcmd /status text",
      "callback_url": "optional https URL on an allowlisted host"}
 
@@ -18,12 +19,14 @@ from typing import Any, Literal
 
 import msgspec
 
+from shared.actions import TICKET_ACTIONS, Action
 from shared.diagnosis import DsregcmdParseError, parse_dsregcmd
 from shared.errors import JanitorError
 from shared.graph.paths import is_user_key
 from shared.jsonshape import is_dict
 
-ACTIONS = ("diagnose", "scope_check", "notify", "disable", "delete")
+#: What a ticket may ask for: the action table's ticket actions (shared/actions.py), in its order.
+ACTIONS: tuple[str, ...] = tuple(action.value for action in Action if action in TICKET_ACTIONS)
 SOURCES = ("generic", "jira", "servicenow")
 MAX_BODY_BYTES = 256 * 1024
 MAX_DSREGCMD_CHARS = 64 * 1024  # real output is 5-20 KB; the command must fit a 256 KB queue message
