@@ -20,7 +20,7 @@ from shared.actions import Action
 from shared.commands import RemediationCommand
 from shared.errors import TransientError
 from shared.keep.page import Fact, confirm_page, kept_page, refusal_page
-from shared.keep.records import earlier_keep, keep_entry, refusal_entry
+from shared.keep.records import earlier_keep, keep_entry, kept_until, refusal_entry
 from shared.keep.token import KeepToken, KeepTokenRefused, read_token
 from shared.models import Device
 from shared.policy import Policy, policy_hash
@@ -89,7 +89,7 @@ class KeepService:
         earlier = await earlier_keep(self.audit, checked.token, now, self.policy.keep.link_days)
         name = _name(checked.device)
         if earlier is not None:
-            until = datetime.fromisoformat(str(earlier.entry.data.get("kept_until")))
+            until = kept_until(earlier) or self._until(now)
             return KeepAnswer(200, kept_page(name, until, bool(earlier.entry.data.get("requeued")), already=True))
         return KeepAnswer(200, confirm_page(name, _facts(checked.device, self.policy), self._until(now)))
 
@@ -105,7 +105,7 @@ class KeepService:
             return KeepAnswer(exc.status, refusal_page(exc.status, exc.message))
         earlier = await earlier_keep(self.audit, checked.token, now, self.policy.keep.link_days)
         if earlier is not None:  # the same link again: nothing new is recorded; a re-enable not yet done is re-sent
-            until = datetime.fromisoformat(str(earlier.entry.data.get("kept_until")))
+            until = kept_until(earlier) or self._until(now)
             command = await self._reenable(checked, now) if earlier.entry.data.get("requeued") else None
         else:
             until = self._until(now)
