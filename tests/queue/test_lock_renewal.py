@@ -70,6 +70,10 @@ async def test_drain_keeps_a_slow_message_locked(tmp_path, clock):
     stolen = []
 
     async def steal() -> None:
+        for _ in range(10_000):  # start once the drain holds the message (event-loop turns: no time passes)
+            if worker.calls:
+                break
+            await asyncio.sleep(0)
         deadline = clock.now + 3.0
         while clock.now < deadline:
             stolen.extend(await thief.receive())
