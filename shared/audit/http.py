@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -60,22 +60,31 @@ async def answer_query(params: Mapping[str, str], open_log: Callable[[], AuditLo
         request = parse_request(params, now=now)
     except FilterError as exc:
         return _error(400, "BadParameter", str(exc), parameter=exc.parameter)
+
+    async def page(audit: AuditLog) -> HttpAnswer:
+        parts, continuation = await read_page(audit, request)
+        headers = {CONTINUATION_HEADER: continuation} if continuation else {}
+        if request.format != "json":
+            headers["Content-Disposition"] = 'attachment; filename="audit.csv"'
+            return HttpAnswer(200, (csv_header(request.format) + "".join(parts)).encode(), "text/csv", headers)
+        tail = json.dumps({"count": len(parts), "continuation": continuation}, separators=(",", ":"))[1:]
+        return HttpAnswer(200, ('{"records":[' + ",".join(parts) + "]," + tail).encode(), "application/json", headers)
+
+    return await _reading("audit API", open_log, page)
+
+
+async def _reading(api: str, open_log: Callable[[], AuditLog], read: Callable[[AuditLog], Awaitable[HttpAnswer]]) -> HttpAnswer:
+    """Open the log and read it: a bad setting is a 500, a store that cannot be read a 503 (details logged only)."""
     try:
         audit = open_log()
     except ConfigError as exc:
-        log.error("audit API: %s", exc)
+        log.error("%s: %s", api, exc)
         return _error(500, "ConfigError", f"the audit log is not configured: setting {exc}")
     try:
-        parts, continuation = await read_page(audit, request)
+        return await read(audit)
     except AuditUnavailable as exc:
-        log.warning("audit API: %s", exc)
+        log.warning("%s: %s", api, exc)
         return _error(503, "AuditUnavailable", "the audit store cannot be read right now; retry later")
-    headers = {CONTINUATION_HEADER: continuation} if continuation else {}
-    if request.format != "json":
-        headers["Content-Disposition"] = 'attachment; filename="audit.csv"'
-        return HttpAnswer(200, (csv_header(request.format) + "".join(parts)).encode(), "text/csv", headers)
-    tail = json.dumps({"count": len(parts), "continuation": continuation}, separators=(",", ":"))[1:]
-    return HttpAnswer(200, ('{"records":[' + ",".join(parts) + "]," + tail).encode(), "application/json", headers)
 
 
 #: The most records one report answer reads (the API's bound; the CLI report reads the whole selection).
@@ -106,17 +115,12 @@ async def answer_report(
             raise FilterError("continuation", "does not apply to a report (one document); narrow from/to instead")
     except FilterError as exc:
         return _error(400, "BadParameter", str(exc), parameter=exc.parameter)
-    try:
-        audit = open_log()
-    except ConfigError as exc:
-        log.error("report API: %s", exc)
-        return _error(500, "ConfigError", f"the audit log is not configured: setting {exc}")
-    try:
+
+    async def report(audit: AuditLog) -> HttpAnswer:
         html = await build_report(audit, request, now=now, limit=request.limit)
-    except AuditUnavailable as exc:
-        log.warning("report API: %s", exc)
-        return _error(503, "AuditUnavailable", "the audit store cannot be read right now; retry later")
-    return HttpAnswer(200, html.encode(), "text/html", dict(REPORT_HEADERS))
+        return HttpAnswer(200, html.encode(), "text/html", dict(REPORT_HEADERS))
+
+    return await _reading("report API", open_log, report)
 
 
 def _encoded(record: AuditRecord, fmt: str) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from azure.data.tables import TableClient, UpdateMode
 
+from shared import bootstrap
 from shared.audit import SqliteAuditLog, TableAuditLog
 from shared.ports import AuditEntry, AuditLog, AuditRecord
 from tests.fixtures.azurite import Azurite
@@ -225,3 +226,24 @@ def chromium() -> str:
 def artifacts() -> Iterator[Path]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     yield ARTIFACTS
+
+
+@pytest.fixture(params=["sqlite", "table"])
+async def configured(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, azurite_table_name: str):
+    """Settings pointing the app at a filled audit log of each backend."""
+    clock = StepClock(START, timedelta(minutes=7))
+    audit: AuditLog
+    if request.param == "sqlite":
+        data_dir = tmp_path / "data"
+        monkeypatch.setenv("JANITOR_DATA_DIR", str(data_dir))
+        audit = SqliteAuditLog(data_dir / "audit.sqlite3", clock=clock)
+    else:
+        azurite = request.getfixturevalue("azurite")
+        monkeypatch.setenv("AUDIT_BACKEND", "table")
+        monkeypatch.setenv("AUDIT_TABLE_CONNECTION_STRING", azurite.connection_string)
+        monkeypatch.setenv("AUDIT_TABLE_NAME", azurite_table_name)
+        audit = TableAuditLog(azurite.connection_string, azurite_table_name, clock=clock)
+    records = await fill(audit)
+    await audit.close()
+    yield records
+    await bootstrap.close_shared()  # the Function's audit log is the process's: closed once, at the end

@@ -7,7 +7,6 @@ import io
 import json
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import timedelta
 from pathlib import Path
 
 import azure.functions as func
@@ -15,39 +14,17 @@ import pytest
 
 from functions.audit_api import audit_query
 from shared import bootstrap
-from shared.audit import SqliteAuditLog, TableAuditLog
+from shared.audit import SqliteAuditLog
 from shared.audit.codec import RECORD_FIELDS
 from shared.audit.filters import parse_request
 from shared.audit.http import CONTINUATION_HEADER, MAX_PAGE_BYTES, answer_query, read_page
 from shared.ports import AuditEntry, AuditLog
-from tests.audit.conftest import START, StepClock, fill
 
 handler = audit_query.build().get_user_function()
 
 
 def _get(**params: str) -> func.HttpRequest:
     return func.HttpRequest(method="GET", url="http://localhost/api/audit", params=params, body=b"")
-
-
-@pytest.fixture(params=["sqlite", "table"])
-async def configured(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, azurite_table_name: str):
-    """Settings pointing the app at a filled audit log of each backend."""
-    clock = StepClock(START, timedelta(minutes=7))
-    audit: AuditLog
-    if request.param == "sqlite":
-        data_dir = tmp_path / "data"
-        monkeypatch.setenv("JANITOR_DATA_DIR", str(data_dir))
-        audit = SqliteAuditLog(data_dir / "audit.sqlite3", clock=clock)
-    else:
-        azurite = request.getfixturevalue("azurite")
-        monkeypatch.setenv("AUDIT_BACKEND", "table")
-        monkeypatch.setenv("AUDIT_TABLE_CONNECTION_STRING", azurite.connection_string)
-        monkeypatch.setenv("AUDIT_TABLE_NAME", azurite_table_name)
-        audit = TableAuditLog(azurite.connection_string, azurite_table_name, clock=clock)
-    records = await fill(audit)
-    await audit.close()
-    yield records
-    await bootstrap.close_shared()  # the Function's audit log is the process's: closed once, at the end
 
 
 def test_the_function_is_a_get_route_behind_a_function_key() -> None:

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
 from pathlib import Path
 
 import azure.functions as func
 import pytest
 
 from functions.report_api import audit_report
-from shared import bootstrap
-from shared.audit import SqliteAuditLog, TableAuditLog
+from shared.audit import SqliteAuditLog
 from shared.audit.http import MAX_REPORT_RECORDS, answer_report
 from shared.errors import AuditUnavailable
-from shared.ports import AuditEntry, AuditLog, AuditPage, AuditQuery
-from tests.audit.conftest import START, StepClock, fill
+from shared.ports import AuditEntry, AuditPage, AuditQuery
 
 handler = audit_report.build().get_user_function()
 
@@ -29,26 +26,6 @@ def _tile(html: str, label: str) -> str:
     found = re.search(rf'<div class="tile[^"]*"><b>([^<]*)</b><span>{re.escape(label)}</span>', html)
     assert found, label
     return found.group(1)
-
-
-@pytest.fixture(params=["sqlite", "table"])
-async def configured(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, azurite_table_name: str):
-    clock = StepClock(START, timedelta(minutes=7))
-    audit: AuditLog
-    if request.param == "sqlite":
-        data_dir = tmp_path / "data"
-        monkeypatch.setenv("JANITOR_DATA_DIR", str(data_dir))
-        audit = SqliteAuditLog(data_dir / "audit.sqlite3", clock=clock)
-    else:
-        azurite = request.getfixturevalue("azurite")
-        monkeypatch.setenv("AUDIT_BACKEND", "table")
-        monkeypatch.setenv("AUDIT_TABLE_CONNECTION_STRING", azurite.connection_string)
-        monkeypatch.setenv("AUDIT_TABLE_NAME", azurite_table_name)
-        audit = TableAuditLog(azurite.connection_string, azurite_table_name, clock=clock)
-    records = await fill(audit)
-    await audit.close()
-    yield records
-    await bootstrap.close_shared()
 
 
 def test_the_function_is_a_get_route_behind_a_function_key() -> None:
