@@ -19,6 +19,9 @@ class AlternativeSecurityId(msgspec.Struct, frozen=True, rename="camel", gc=Fals
     key: str | None = None
 
 
+_EXTENSION_NAMES: dict[int, str] = {n: f"extension_attribute{n}" for n in range(1, 16)}
+
+
 class ExtensionAttributes(msgspec.Struct, frozen=True, rename="camel", gc=False):
     """extensionAttributes 1-15 of a device (returned only when named in $select)."""
 
@@ -40,7 +43,7 @@ class ExtensionAttributes(msgspec.Struct, frozen=True, rename="camel", gc=False)
 
     def get(self, number: int) -> str | None:
         """Value of extensionAttribute<number> (1-15)."""
-        return getattr(self, f"extension_attribute{number}")
+        return getattr(self, _EXTENSION_NAMES[number])
 
 
 class Device(msgspec.Struct, frozen=True, rename="camel", gc=False):

@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from shared.platforms import family
 from shared.policy import Policy
 
+_DAY = timedelta(days=1)
 #: Never treat a sign-in younger than this as stale: Graph rewrites the timestamp only every ~14 (+/-5) days.
 MIN_STALE_DAYS = 21
 
@@ -157,8 +157,11 @@ class ClassifyContext:
         return max(self.policy.stale.disable_after_days_for(operating_system), MIN_STALE_DAYS)
 
     def stale_cutoff(self, operating_system: str | None) -> datetime:
-        """Sign-ins (or registrations) before this instant are older than the platform's threshold."""
-        key = family(operating_system)
+        """Sign-ins (or registrations) before this instant are older than the platform's threshold.
+
+        Cached by the raw operatingSystem value: a fleet has a handful, so the family is worked out once each.
+        """
+        key = operating_system or ""
         cutoff = self._cutoffs.get(key)
         if cutoff is None:
             cutoff = self.now - timedelta(days=self.stale_days(operating_system))
@@ -167,4 +170,4 @@ class ClassifyContext:
 
     def days_before_now(self, value: datetime) -> int:
         """Whole days from `value` to now (negative for a timestamp in the future)."""
-        return (self.now - as_utc(value)) // timedelta(days=1)
+        return (self.now - as_utc(value)) // _DAY

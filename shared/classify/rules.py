@@ -6,10 +6,10 @@ else None. `RULES` is the ordered registry `classify()` walks; the first match w
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from shared import tags
@@ -20,7 +20,7 @@ from shared.platforms import is_windows
 
 Evidence = dict[str, Any]
 AUTOPILOT_PREFIX = "[ZTDID]"
-_ZTDID = re.compile(re.escape(AUTOPILOT_PREFIX), re.IGNORECASE)
+_ZTDID_LENGTH = len(AUTOPILOT_PREFIX)
 JOINED_TRUST_TYPE = "AzureAd"
 MDM_CHECK = (
     "joined but not enrolled in MDM: check automatic MDM enrollment (Intune > Devices > Enrollment > "
@@ -36,7 +36,7 @@ SPECIAL_PROFILES: dict[str, str] = {
     "iot": "the IoT service that registered it (Azure IoT / Windows IoT device management)",
 }
 #: Hardware identity entries of physicalIds, in order of preference (FACTS: [HWID] / [USER-HWID]).
-_HARDWARE_PREFIXES = ("[HWID]", "[USER-HWID]")
+_HWID, _USER_HWID = "[HWID]", "[USER-HWID]"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -62,14 +62,20 @@ def _signed_in_after(device: Device, moment: datetime) -> bool:
 def autopilot_id(device: Device) -> str | None:
     """The `[ZTDID]:...` entry of physicalIds (any case), or None."""
     for physical_id in device.physical_ids:
-        if _ZTDID.match(physical_id):
+        if physical_id[:_ZTDID_LENGTH].upper() == AUTOPILOT_PREFIX:
             return physical_id
     return None
 
 
 def special_profile(device: Device) -> str | None:
     """Where a special-purpose object (profileType Printer, SecureVM, Shared, IoT) is managed, or None."""
-    return SPECIAL_PROFILES.get((device.profile_type or "").strip().lower())
+    return _manage_in(device.profile_type)
+
+
+@cache
+def _manage_in(profile_type: str | None) -> str | None:
+    """By raw profileType value (a fleet has a handful): the lookup every device's protection check makes."""
+    return SPECIAL_PROFILES.get((profile_type or "").strip().lower())
 
 
 def protected(device: Device, ctx: ClassifyContext) -> Evidence | None:
@@ -227,11 +233,14 @@ def hardware_identity(device: Device) -> str | None:
     The one place the identity signal lives (FACTS: that a re-join keeps the value is unconfirmed). A
     displayName is never an identity: names are chosen on the device, and iOS 16+ reports "iPhone" for all.
     """
-    for prefix in _HARDWARE_PREFIXES:
-        for physical_id in device.physical_ids:
-            if physical_id[: len(prefix)].upper() == prefix:
-                return physical_id
-    return None
+    user_hwid: str | None = None
+    for physical_id in device.physical_ids:  # one pass: the scan asks this of every device
+        head = physical_id[:11].upper()
+        if head.startswith(_HWID):
+            return physical_id
+        if user_hwid is None and head == _USER_HWID:
+            user_hwid = physical_id
+    return user_hwid
 
 
 def duplicate_key(device: Device) -> str | None:
@@ -260,9 +269,9 @@ def siblings_of(devices: Iterable[Device]) -> MappingSiblings:
 def may_be_older_duplicate(device: Device, ctx: ClassifyContext) -> bool:
     """The checks of the duplicate rule that need no fleet view: enabled, identified, silent long enough."""
     signed_in = device.approximate_last_sign_in_date_time
-    if device.account_enabled is not True or signed_in is None or duplicate_key(device) is None:
-        return False
-    return ctx.days_before_now(signed_in) >= ctx.duplicate_inactive_days()
+    if device.account_enabled is not True or signed_in is None:
+        return False  # cheapest checks first: the scan asks this of every device
+    return ctx.days_before_now(signed_in) >= ctx.duplicate_inactive_days() and duplicate_key(device) is not None
 
 
 def duplicate(device: Device, ctx: ClassifyContext) -> Evidence | None:
