@@ -131,12 +131,21 @@ class TableLease:
         return False
 
     async def _release(self, command_id: str, holder: str) -> None:
-        current = await self._read(command_id)
-        if current is not None and current["holder"] == holder:
-            with contextlib.suppress(ResourceModifiedError, ResourceNotFoundError):  # taken over or gone: not ours
+        """Delete the row while it is ours. A changed row is read again: a renewal of our own heartbeat, cancelled
+        on our side but carried out by the table, changes the ETag without making the lease anyone else's."""
+        for _ in range(MAX_RACES):
+            current = await self._read(command_id)
+            if current is None or current["holder"] != holder:
+                break  # gone, or taken over: not ours to delete
+            try:
                 await self._table.delete_entity(
                     PARTITION, current["RowKey"], etag=current.metadata["etag"], match_condition=MatchConditions.IfNotModified
                 )
+                break
+            except ResourceNotFoundError:
+                break
+            except ResourceModifiedError:
+                continue
         await self._sweep()
 
     async def _sweep(self) -> None:

@@ -208,3 +208,35 @@ async def test_a_cancelled_call_keeps_the_connection_until_its_transaction_ends(
     finally:
         go_on.set()
         await lease.close()
+
+
+async def test_a_table_release_survives_a_late_renewal_of_its_own_heartbeat(azurite, azurite_table_name, monkeypatch):
+    """A heartbeat cancelled on our side may still be carried out by the table after the release read the row;
+    the release used to give up on the changed ETag and leave the lease until it expired."""
+    from azure.data.tables.aio import TableClient
+
+    from shared.worker.lease_table import TableLease
+
+    def open_one() -> TableLease:
+        client = TableClient.from_connection_string(azurite.connection_string, table_name=azurite_table_name)
+        return TableLease(client, ttl=TTL, clock=Clock())
+
+    lease, late, other = open_one(), open_one(), open_one()
+    try:
+        assert await lease.acquire("cmd", "me")
+        read = lease._read  # pyright: ignore[reportPrivateUsage]
+        renewed: list[bool] = []
+
+        async def read_then_renewed(command_id: str):
+            row = await read(command_id)
+            if not renewed:
+                renewed.append(await late.renew("cmd", "me"))  # our own renewal, landing after the read
+            return row
+
+        monkeypatch.setattr(lease, "_read", read_then_renewed)
+        await lease.release("cmd", "me")
+        assert renewed == [True]
+        assert await other.acquire("cmd", "someone else")  # released, not left to expire
+    finally:
+        for one in (lease, late, other):
+            await one.close()
