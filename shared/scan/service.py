@@ -58,6 +58,7 @@ from shared.scan.packing import pack, unpack
 from shared.scan.partitions import PartitionedReader, ReadPlan
 from shared.scan.spill import DEFAULT_PARTITIONS, BlobStore, PartitionSpill
 from shared.scan.summary import ScanSummary
+from shared.worker.records import command_entry
 
 log = logging.getLogger(__name__)
 
@@ -119,13 +120,9 @@ async def protected_device_ids(graph: GraphPort, policy: Policy) -> frozenset[st
 def blocked_decision(command: RemediationCommand, verdict: BreakerVerdict) -> AuditEntry:
     """The terminal decision of a destructive candidate the breaker held back (it is never queued)."""
     reason = verdict.reason or "breaker"
-    return AuditEntry(
-        kind="decision",
-        run_id=command.run_id,
-        command_id=command.command_id,
-        device_object_id=command.device_object_id,
-        device_id=command.device_id,
-        display_name=command.display_name,
+    return command_entry(
+        command,
+        "decision",
         decision="blocked",
         action=command.proposed_action,
         reason=reason,

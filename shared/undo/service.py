@@ -20,6 +20,7 @@ from shared.policy import Policy, policy_hash
 from shared.ports import AuditEntry, AuditLog, AuditQuery, AuditRecord, GraphPort, OutgoingMessage, QueueSender
 from shared.undo.checks import check
 from shared.undo.plan import Undoable, plan, undo_command
+from shared.worker.records import command_entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +122,9 @@ async def _queue(
 def _requested(item: Undoable, command: commands.RemediationCommand, requested_by: str) -> AuditEntry:
     """The record that says who asked for an undo and which decision it undoes (before it is queued)."""
     entry = item.decision.entry
-    return AuditEntry(
-        kind="undo",
-        run_id=command.run_id,
-        command_id=command.command_id,
-        device_object_id=command.device_object_id,
-        device_id=command.device_id,
-        display_name=command.display_name,
+    return command_entry(
+        command,
+        "undo",
         action=item.undo.value,
         actor=requested_by,
         reason=f"undo of {entry.action} by run {entry.run_id} requested by {requested_by}",

@@ -22,7 +22,8 @@ def snapshot(device: Device | None) -> dict[str, Any] | None:
     return None if device is None else msgspec.to_builtins(device)
 
 
-def _base(command: RemediationCommand, kind: str, **fields: Any) -> AuditEntry:
+def command_entry(command: RemediationCommand, kind: str, **fields: Any) -> AuditEntry:
+    """A record about one command: its run, id, ticket and device, plus `fields` (the one place these are copied)."""
     return AuditEntry(
         kind=kind,
         run_id=command.run_id,
@@ -56,7 +57,7 @@ def decision_entry(
         "policy_hash": command.policy_hash,
     }
     payload.update(data or {})
-    return _base(command, "decision", decision=decision, action=action, reason=reason, data=payload)
+    return command_entry(command, "decision", decision=decision, action=action, reason=reason, data=payload)
 
 
 def intent_entry(
@@ -73,7 +74,7 @@ def intent_entry(
     """
     data: dict[str, Any] = {"gates": [dict(g) for g in gates], "planned": [dict(p) for p in planned], "before": snapshot(before)}
     data.update(extra or {})
-    return _base(command, "intent", action=action, reason="gates passed", data=data)
+    return command_entry(command, "intent", action=action, reason="gates passed", data=data)
 
 
 def delete_snapshot(device: Device, owners: Sequence[Owner], groups: Sequence[GroupRef]) -> dict[str, Any]:
@@ -111,12 +112,12 @@ def undone_entry(command: RemediationCommand, undo_action: str, reason: str, und
 
 def outcome_entry(command: RemediationCommand, action: str, reason: str, data: Mapping[str, Any]) -> AuditEntry:
     """Written after the Graph write: status, request-id, before/after."""
-    return _base(command, "outcome", action=action, reason=reason, data=dict(data))
+    return command_entry(command, "outcome", action=action, reason=reason, data=dict(data))
 
 
 def ticket_entry(command: RemediationCommand, decision: str, action: str, reason: str, data: Mapping[str, Any]) -> AuditEntry:
     """The result of a ticket-driven command, for the ticket status API and the callback."""
-    return _base(command, "ticket", decision=decision, action=action, reason=reason, data={"phase": "result", **data})
+    return command_entry(command, "ticket", decision=decision, action=action, reason=reason, data={"phase": "result", **data})
 
 
 def invalid_entry(message_id: str, delivery_count: int, problem: str, body: bytes) -> AuditEntry:
